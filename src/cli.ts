@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// warren — one CLI for both daemons and their tools.
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadProxyConfig } from './config/load.js';
+import { importHaproxyCfg } from './config/import/haproxy-cfg.js';
+import { createLogger } from './lib/log.js';
+import { Proxy } from './proxy/proxy.js';
+
+const USAGE = `usage: warren <command> [options]
+
+commands:
+  proxy -f FILE     run the TCP load balancer (the HAProxy role) with a YAML config
+  check -f FILE     validate a config as 'haproxy -c' does: exit 0 if valid, 2 with every error
+  import FILE       convert a native haproxy.cfg to warren YAML (on stdout)
+  help              this text
+
+options:
+  -f, --file FILE   the config file
+  -h, --help        this text
+  -v, --version     print the version
+`;
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(message.endsWith('\n') ? message : `${message}\n`);
+  process.exit(code);
+}
+
+function configFile(values: { file?: string | undefined }, command: string): string {
+  if (!values.file) fail(`warren ${command}: missing -f FILE\n\n${USAGE}`);
+  return values.file;
+}
+
+function loadOrExit(file: string) {
+  try {
+    return loadProxyConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(`[ALERT] config: ${err.issues.length} error(s) in ${file}:\n${err.message}\nConfiguration file is invalid.`);
+    throw err;
+  }
+}
+
+async function runProxy(file: string): Promise<void> {
+  const config = loadOrExit(file);
+  const log = createLogger('proxy');
+  const proxy = new Proxy(config, log);
+  process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
+  try {
+    await proxy.start();
+  } catch (err) {
+    log.fatal({ err }, 'cannot start');
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: no new connections, waiting for sessions');
+    proxy.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.fatal({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function runImport(file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(`warren import: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const result = importHaproxyCfg(text, file);
+  for (const m of [...result.warnings, ...result.errors].sort((a, b) => a.line - b.line)) {
+    process.stderr.write(`${file}:${m.line}: ${m.severity}: ${m.message}\n`);
+  }
+  if (result.errors.length > 0) fail(`warren import: ${result.errors.length} error(s); nothing written.`);
+  process.stdout.write(result.yaml);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      file: { type: 'string', short: 'f' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.version) return void process.stdout.write(`warren ${VERSION}\n`);
+  if (values.help || command === undefined || command === 'help') return void process.stdout.write(USAGE);
+  switch (command) {
+    case 'proxy':
+      return runProxy(configFile(values, command));
+    case 'check': {
+      const file = configFile(values, command);
+      loadOrExit(file);
+      process.stdout.write('Configuration file is valid\n');
+      return;
+    }
+    case 'import':
+      if (rest.length !== 1) fail(`warren import: expected one FILE\n\n${USAGE}`);
+      return runImport(rest[0]!);
+    default:
+      fail(`warren: unknown command '${command}'\n\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) fail(`warren: ${err.message}\n\n${USAGE}`);
+  process.stderr.write(`warren: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,162 @@
+// Reading a YAML config file into a validated config, or a ConfigError that lists every problem
+// as `FILE:LINE: path.in.document: what was expected`. Nothing is started from a config that
+// has a problem; the caller (start-up or reload) only ever sees a whole valid config.
+
+import { readFileSync } from 'node:fs';
+import yaml from 'js-yaml';
+import type { z } from 'zod';
+import { didYouMean } from './did-you-mean.js';
+import { knownKeysAt, proxyFileSchema, resolve, type Path, type Problem } from './proxy-schema.js';
+import type { ProxyConfig } from './types.js';
+
+export interface ConfigIssue {
+  file: string;
+  line: number | null;
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = i.line === null ? i.file : `${i.file}:${i.line}`;
+  return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
+}
+
+/** `listen.rabbitmq_cluster.server[1]` */
+export function formatPath(path: readonly (string | number | symbol)[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += (out ? '.' : '') + String(seg);
+  }
+  return out;
+}
+
+// js-yaml gives no positions for the values it returns, but its `listener` reports every node it
+// opens and closes. Rebuilding that tree (mapping children alternate key, value) lets us map a
+// path in the loaded document back to a line.
+interface NodePos {
+  line: number;
+  kind: string | null;
+  value: unknown;
+  children: NodePos[];
+}
+
+export interface ParsedYaml {
+  data: unknown;
+  lineOf(path: Path): number | null;
+}
+
+export function parseYaml(text: string, file: string): ParsedYaml {
+  const root: NodePos = { line: 1, kind: null, value: null, children: [] };
+  const stack: NodePos[] = [root];
+  let data: unknown;
+  try {
+    data = yaml.load(text, {
+      filename: file,
+      listener(event, state) {
+        if (event === 'open') {
+          stack.push({ line: state.line + 1, kind: null, value: null, children: [] });
+        } else {
+          const node = stack.pop()!;
+          node.kind = state.kind;
+          node.value = state.result;
+          stack[stack.length - 1]!.children.push(node);
+        }
+      },
+    });
+  } catch (err) {
+    if (err instanceof yaml.YAMLException) {
+      throw new ConfigError([{ file, line: err.mark ? err.mark.line + 1 : null, path: '', message: `YAML syntax: ${err.reason}` }]);
+    }
+    throw err;
+  }
+  const doc = root.children[root.children.length - 1] ?? root;
+  return {
+    data,
+    lineOf(path) {
+      let node = doc;
+      for (const seg of path) {
+        let next: NodePos | undefined;
+        if (node.kind === 'mapping') {
+          for (let i = 0; i + 1 < node.children.length; i += 2) {
+            if (String(node.children[i]!.value) === String(seg)) {
+              // A key's own line is where an operator looks for it; its value may start below.
+              next = node.children[i + 1]!;
+              if (next.kind === 'mapping' || next.kind === 'sequence') next = { ...next, line: node.children[i]!.line };
+              break;
+            }
+          }
+        } else if (node.kind === 'sequence' && typeof seg === 'number') {
+          next = node.children[seg];
+        }
+        if (!next) break;
+        node = next;
+      }
+      return node === root ? null : node.line;
+    },
+  };
+}
+
+function valueAt(data: unknown, path: Path): unknown {
+  let v = data;
+  for (const seg of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[seg] : undefined;
+  return v;
+}
+
+function zodProblems(error: z.ZodError, data: unknown): Problem[] {
+  const problems: Problem[] = [];
+  for (const issue of error.issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeysAt(path);
+      for (const key of issue.keys) {
+        problems.push({ path: [...path, key], message: `unknown keyword '${key}'${didYouMean(key, known)}` });
+      }
+    } else if (issue.code === 'invalid_value') {
+      const got = String(valueAt(data, path));
+      const values = issue.values.map(String);
+      problems.push({ path, message: `expected one of ${values.join(', ')}, got '${got}'${didYouMean(got, values)}` });
+    } else if (issue.code === 'invalid_type') {
+      const got = valueAt(data, path);
+      problems.push({ path, message: `expected ${issue.expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}` });
+    } else if (issue.code === 'invalid_union' && path.length > 0) {
+      problems.push({ path, message: 'expected a string or a list of strings' });
+    } else {
+      problems.push({ path, message: issue.message });
+    }
+  }
+  return problems;
+}
+
+export function loadProxyConfigText(text: string, file: string): ProxyConfig {
+  const doc = parseYaml(text, file);
+  const toIssues = (problems: Problem[]): ConfigIssue[] =>
+    problems
+      .map((p) => ({ file, line: doc.lineOf(p.path), path: formatPath(p.path), message: p.message }))
+      .sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  if (doc.data === null || doc.data === undefined || typeof doc.data !== 'object' || Array.isArray(doc.data)) {
+    throw new ConfigError([{ file, line: 1, path: '', message: 'expected a mapping with global, defaults, listen, frontend, backend sections' }]);
+  }
+  const parsed = proxyFileSchema.safeParse(doc.data);
+  if (!parsed.success) throw new ConfigError(toIssues(zodProblems(parsed.error, doc.data)));
+  const { config, problems } = resolve(parsed.data, file);
+  if (!config) throw new ConfigError(toIssues(problems));
+  return config;
+}
+
+export function loadProxyConfig(file: string): ProxyConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, line: null, path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  return loadProxyConfigText(text, file);
+}

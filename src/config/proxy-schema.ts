@@ -1,0 +1,487 @@
+// The YAML shape of the proxy config (mirrors haproxy.cfg: same sections, same keywords) and its
+// resolution into the runtime ProxyConfig. zod checks the structure; resolve() applies HAProxy's
+// defaults and checks what only makes sense across sections (server lines, backend references).
+// Every problem carries the path in the YAML document so load.ts can add file and line.
+
+import { z } from 'zod';
+import { didYouMean } from './did-you-mean.js';
+import { parseDuration, DURATION_HINT } from './duration.js';
+import { parseAddress, parseServerLine, parseServerParams, ServerLineError, type ServerParams } from './server-line.js';
+import type {
+  BackendConfig,
+  BalanceAlgorithm,
+  BindAddress,
+  CheckConfig,
+  FrontendConfig,
+  ProxyConfig,
+  ServerConfig,
+  StatsConfig,
+  UseBackendRule,
+} from './types.js';
+
+export type Path = (string | number)[];
+export interface Problem {
+  path: Path;
+  message: string;
+}
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `expected ${DURATION_HINT}, got '${value}'` });
+    return z.NEVER;
+  }
+  return ms;
+});
+const count = (min: number) => z.number().int().min(min);
+const oneOrMany = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const timeoutSchema = z.strictObject({
+  connect: duration.optional(),
+  client: duration.optional(),
+  server: duration.optional(),
+  queue: duration.optional(),
+  check: duration.optional(),
+  tunnel: duration.optional(),
+  'client-fin': duration.optional(),
+  'server-fin': duration.optional(),
+});
+
+const amqpCheckSchema = z.strictObject({
+  user: z.string().optional(),
+  password: z.string().optional(),
+  vhost: z.string().optional(),
+  'on-blocked': z.enum(['fail', 'warn']).optional(),
+});
+
+const httpCheckSchema = z.strictObject({
+  expect: z.string().optional(),
+  auth: z.string().regex(/^[^:]+:.*$/, 'expected user:password').optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+});
+
+const statsSchema = z.strictObject({
+  enable: z.boolean().optional(),
+  uri: z.string().startsWith('/').optional(),
+  refresh: duration.optional(),
+  realm: z.string().optional(),
+  auth: oneOrMany.optional(),
+  admin: z.boolean().optional(),
+  'hide-version': z.boolean().optional(),
+});
+
+// Keywords valid in `defaults` and in every proxy section.
+const commonKeys = {
+  mode: z.enum(['tcp', 'http']).optional(),
+  balance: z.enum(['roundrobin', 'static-rr', 'leastconn', 'first', 'source']).optional(),
+  'hash-type': z.enum(['map-based', 'consistent']).optional(),
+  retries: count(0).optional(),
+  maxconn: count(1).optional(),
+  backlog: count(1).optional(),
+  option: oneOrMany.optional(),
+  timeout: timeoutSchema.optional(),
+  'default-server': z.string().optional(),
+  'amqp-check': amqpCheckSchema.optional(),
+  'http-check': httpCheckSchema.optional(),
+};
+const proxyKeys = {
+  ...commonKeys,
+  bind: oneOrMany.optional(),
+  server: z.array(z.string()).optional(),
+  default_backend: z.string().optional(),
+  use_backend: oneOrMany.optional(),
+  stats: statsSchema.optional(),
+  'monitor-uri': z.string().startsWith('/').optional(),
+};
+
+const sectionSchema = z.strictObject(proxyKeys);
+const sections = z.record(z.string(), sectionSchema).optional();
+
+export const proxyFileSchema = z.strictObject({
+  global: z
+    .strictObject({
+      maxconn: count(1).optional(),
+      'hard-stop-after': duration.optional(),
+      // `stats socket PATH [mode M] [level L]`: the runtime API (served from the stats issue on).
+      'stats-socket': z.string().optional(),
+    })
+    .optional(),
+  defaults: z.strictObject(commonKeys).optional(),
+  listen: sections,
+  frontend: sections,
+  backend: sections,
+});
+
+type Section = z.infer<typeof sectionSchema>;
+type ProxyFile = z.infer<typeof proxyFileSchema>;
+
+/** Keywords known at each kind of place, for "did you mean" on unknown keys. */
+export function knownKeysAt(path: Path): string[] {
+  const top = path[0];
+  if (path.length === 0) return Object.keys(proxyFileSchema.shape);
+  if (top === 'global' && path.length === 1) return Object.keys(proxyFileSchema.shape.global.unwrap().shape);
+  if (top === 'defaults' && path.length === 1) return Object.keys(commonKeys);
+  const last = path[path.length - 1];
+  if (path.length === 2) return Object.keys(proxyKeys);
+  if (last === 'timeout') return Object.keys(timeoutSchema.shape);
+  if (last === 'stats') return Object.keys(statsSchema.shape);
+  if (last === 'amqp-check') return Object.keys(amqpCheckSchema.shape);
+  if (last === 'http-check') return Object.keys(httpCheckSchema.shape);
+  return [];
+}
+
+// ---- resolution -------------------------------------------------------------------------------
+
+const OPTIONS = ['redispatch', 'tcplog', 'dontlognull', 'tcpka', 'allbackups', 'amqp-check', 'httpchk', 'tcp-check'];
+
+interface Options {
+  redispatch: number | null;
+  tcplog: boolean;
+  dontlognull: boolean;
+  tcpka: boolean;
+  allbackups: boolean;
+  check: { type: 'tcp' | 'amqp' | 'http'; method: string; uri: string } | null;
+}
+
+function parseOptions(list: string[] | undefined, at: Path, problems: Problem[], into: Options): void {
+  (list ?? []).forEach((entry, i) => {
+    const [name, ...args] = entry.trim().split(/\s+/);
+    const here = [...at, 'option', i];
+    switch (name) {
+      case 'redispatch': {
+        const interval = args[0] === undefined ? -1 : Number(args[0]);
+        if (!Number.isInteger(interval) || interval === 0) {
+          problems.push({ path: here, message: `'redispatch ${args[0]}': expected a non-zero integer interval` });
+        } else into.redispatch = interval;
+        return;
+      }
+      case 'tcplog':
+      case 'dontlognull':
+      case 'tcpka':
+      case 'allbackups':
+        into[name] = true;
+        return;
+      case 'amqp-check':
+        into.check = { type: 'amqp', method: 'GET', uri: '/' };
+        return;
+      case 'tcp-check':
+        into.check = { type: 'tcp', method: 'GET', uri: '/' };
+        return;
+      case 'httpchk':
+        // HAProxy: `option httpchk [<method> <uri>]` or `option httpchk <uri>`
+        into.check = { type: 'http', method: args.length > 1 ? args[0]! : 'OPTIONS', uri: args[args.length - 1] ?? '/' };
+        return;
+      default:
+        problems.push({ path: here, message: `unknown option '${name}'${didYouMean(name ?? '', OPTIONS)}` });
+    }
+  });
+}
+
+
+function parseBinds(list: string[], at: Path, problems: Problem[]): BindAddress[] {
+  const binds: BindAddress[] = [];
+  list.forEach((text, i) => {
+    // HAProxy: ':5672' and '*:5672' mean every IPv4 address. Port 0 lets the kernel choose
+    // (useful for tests; the bound port is logged at start).
+    try {
+      binds.push(parseAddress(text.startsWith(':') ? `0.0.0.0${text}` : text, true));
+    } catch (err) {
+      problems.push({ path: [...at, 'bind', ...(list.length > 1 ? [i] : [])], message: (err as Error).message });
+    }
+  });
+  return binds;
+}
+
+const USE_BACKEND = /^(\S+)\s+(if|unless)\s+(?:\{\s*(.*?)\s*\}|(.*))$/;
+
+function parseUseBackend(text: string): UseBackendRule | string {
+  const m = USE_BACKEND.exec(text.trim());
+  if (!m) return `expected '<backend> if|unless <condition>', got '${text}'`;
+  const cond = (m[3] ?? m[4] ?? '').trim().split(/\s+/);
+  let negate = m[2] === 'unless';
+  if (cond[0] === '!') {
+    negate = !negate;
+    cond.shift();
+  }
+  const [kind, ...values] = cond;
+  if (kind !== 'src' && kind !== 'dst' && kind !== 'dst_port') {
+    return `unsupported condition '${kind}': warren's TCP routing understands src, dst and dst_port`;
+  }
+  if (values.length === 0) return `condition '${kind}' needs at least one value`;
+  return { backend: m[1]!, condition: { negate, kind, values } };
+}
+
+const SERVER_DEFAULTS = {
+  check: false,
+  checkPort: null,
+  checkAddr: null,
+  inter: 2000,
+  rise: 2,
+  fall: 3,
+  weight: 1,
+  backup: false,
+  maxconn: 0,
+  maxqueue: 0,
+  disabled: false,
+  slowstart: 0,
+  shutdownSessionsOnDown: false,
+  observeLayer4: false,
+  errorLimit: 10,
+  onError: 'fail-check',
+  sendProxy: 0,
+} satisfies Omit<ServerConfig, 'name' | 'host' | 'port' | 'fastinter' | 'downinter'>;
+
+/** Parses `expect status 200` / `expect status 200,204` / `expect rstatus ^2`. */
+function parseExpect(text: string | undefined): { codes: number[]; regex: string | null } | string {
+  if (text === undefined) return { codes: [], regex: '^2' };
+  const [kind, arg] = text.trim().split(/\s+/, 2);
+  if (kind === 'status' && arg && /^\d{3}(,\d{3})*$/.test(arg)) return { codes: arg.split(',').map(Number), regex: null };
+  if (kind === 'rstatus' && arg) {
+    try {
+      new RegExp(arg);
+      return { codes: [], regex: arg };
+    } catch {
+      return `bad regular expression '${arg}'`;
+    }
+  }
+  return `expected 'status <code>[,<code>...]' or 'rstatus <regex>', got '${text}'`;
+}
+
+function resolveCheck(s: Section, d: Section, opts: Options, at: Path, problems: Problem[]): CheckConfig {
+  const type = opts.check?.type ?? 'tcp';
+  const amqp = s['amqp-check'] ?? d['amqp-check'];
+  const http = s['http-check'] ?? d['http-check'];
+  if (amqp && type !== 'amqp') problems.push({ path: [...at, 'amqp-check'], message: "has no effect without 'option amqp-check'" });
+  if (http && type !== 'http') problems.push({ path: [...at, 'http-check'], message: "has no effect without 'option httpchk'" });
+  if ((amqp?.user === undefined) !== (amqp?.password === undefined)) {
+    problems.push({ path: [...at, 'amqp-check'], message: 'expected both user and password, or neither' });
+  }
+  let httpConfig: CheckConfig['http'] = null;
+  if (type === 'http') {
+    const expect = parseExpect(http?.expect);
+    if (typeof expect === 'string') problems.push({ path: [...at, 'http-check', 'expect'], message: expect });
+    httpConfig = {
+      method: opts.check!.method,
+      uri: opts.check!.uri,
+      expectStatus: typeof expect === 'string' ? [] : expect.codes,
+      expectStatusRegex: typeof expect === 'string' ? null : expect.regex,
+      auth: http?.auth ?? null,
+      headers: http?.headers ?? {},
+    };
+  }
+  return {
+    type,
+    amqp:
+      type === 'amqp'
+        ? { user: amqp?.user ?? null, password: amqp?.password ?? null, vhost: amqp?.vhost ?? '/', onBlocked: amqp?.['on-blocked'] ?? 'fail' }
+        : null,
+    http: httpConfig,
+  };
+}
+
+function resolveServers(s: Section, d: Section, at: Path, problems: Problem[]): ServerConfig[] {
+  let defaultServer: ServerParams = {};
+  for (const [where, line] of [
+    [['defaults', 'default-server'], d['default-server']],
+    [[...at, 'default-server'], s['default-server']],
+  ] as const) {
+    if (line === undefined) continue;
+    try {
+      defaultServer = { ...defaultServer, ...parseServerParams(line.trim().split(/\s+/).filter(Boolean)) };
+    } catch (err) {
+      problems.push({ path: [...where], message: (err as Error).message });
+    }
+  }
+  const servers: ServerConfig[] = [];
+  const names = new Set<string>();
+  (s.server ?? []).forEach((line, i) => {
+    const here = [...at, 'server', i];
+    try {
+      const parsed = parseServerLine(line);
+      if (names.has(parsed.name)) throw new ServerLineError(`duplicate server name '${parsed.name}'`);
+      names.add(parsed.name);
+      const merged = { ...SERVER_DEFAULTS, ...defaultServer, ...parsed.params };
+      // HAProxy: fastinter and downinter default to inter.
+      servers.push({
+        ...merged,
+        fastinter: merged.fastinter ?? merged.inter,
+        downinter: merged.downinter ?? merged.inter,
+        name: parsed.name,
+        host: parsed.host,
+        port: parsed.port,
+      });
+    } catch (err) {
+      if (!(err instanceof ServerLineError)) throw err;
+      problems.push({ path: here, message: err.message });
+    }
+  });
+  return servers;
+}
+
+function resolveStats(name: string, s: Section, at: Path, problems: Problem[]): StatsConfig {
+  const stats = s.stats ?? {};
+  for (const key of ['server', 'balance', 'default_backend', 'use_backend'] as const) {
+    if (s[key] !== undefined) problems.push({ path: [...at, key], message: "not valid in a 'mode: http' stats section" });
+  }
+  if (!s.stats?.enable && !s['monitor-uri']) {
+    problems.push({ path: [...at, 'mode'], message: "'mode: http' is only supported for a stats section: expected 'stats: {enable: true}' or 'monitor-uri'" });
+  }
+  (stats.auth ?? []).forEach((pair, i) => {
+    if (!/^[^:]+:.*$/.test(pair)) problems.push({ path: [...at, 'stats', 'auth', i], message: `expected user:password, got '${pair}'` });
+  });
+  return {
+    name,
+    binds: parseBinds(s.bind ?? [], at, problems),
+    uri: stats.uri ?? '/haproxy?stats',
+    refresh: stats.refresh ?? null,
+    realm: stats.realm ?? 'HAProxy Statistics',
+    auth: stats.auth ?? [],
+    admin: stats.admin ?? false,
+    hideVersion: stats['hide-version'] ?? false,
+    monitorUri: s['monitor-uri'] ?? null,
+  };
+}
+
+function resolveFrontend(name: string, s: Section, d: Section, opts: Options, fromListen: boolean, globalMaxconn: number, at: Path, problems: Problem[]): FrontendConfig {
+  const t = { ...d.timeout, ...s.timeout };
+  if (t.client === undefined) problems.push({ path: [...at, 'timeout'], message: "missing 'timeout client' (here or in defaults): HAProxy warns, warren requires it so idle clients cannot pile up" });
+  const maxconn = s.maxconn ?? d.maxconn ?? globalMaxconn;
+  const useBackend: UseBackendRule[] = [];
+  (s.use_backend ?? []).forEach((text, i) => {
+    const rule = parseUseBackend(text);
+    if (typeof rule === 'string') problems.push({ path: [...at, 'use_backend', i], message: rule });
+    else useBackend.push(rule);
+  });
+  if (!s.bind?.length) problems.push({ path: [...at, 'bind'], message: "expected at least one 'bind' address" });
+  return {
+    name,
+    binds: parseBinds(s.bind ?? [], at, problems),
+    maxconn,
+    backlog: s.backlog ?? d.backlog ?? maxconn,
+    timeouts: { client: t.client ?? null, clientFin: t['client-fin'] ?? null, tunnel: t.tunnel ?? null },
+    tcplog: opts.tcplog,
+    dontlognull: opts.dontlognull,
+    tcpka: opts.tcpka,
+    defaultBackend: fromListen ? name : (s.default_backend ?? null),
+    useBackend,
+    fromListen,
+  };
+}
+
+function resolveBackend(name: string, s: Section, d: Section, opts: Options, fromListen: boolean, at: Path, problems: Problem[]): BackendConfig {
+  const t = { ...d.timeout, ...s.timeout };
+  if (t.connect === undefined) problems.push({ path: [...at, 'timeout'], message: "missing 'timeout connect' (here or in defaults)" });
+  if (t.server === undefined) problems.push({ path: [...at, 'timeout'], message: "missing 'timeout server' (here or in defaults)" });
+  const balance: BalanceAlgorithm = s.balance ?? d.balance ?? 'roundrobin';
+  const servers = resolveServers(s, d, at, problems);
+  if (balance === 'first' && servers.some((sv) => sv.maxconn === 0)) {
+    problems.push({ path: [...at, 'balance'], message: "'balance first' needs 'maxconn' on every server (or in default-server)" });
+  }
+  return {
+    name,
+    balance,
+    hashType: s['hash-type'] ?? d['hash-type'] ?? 'map-based',
+    retries: s.retries ?? d.retries ?? 3,
+    redispatch: opts.redispatch,
+    allbackups: opts.allbackups,
+    tcpka: opts.tcpka,
+    timeouts: {
+      connect: t.connect ?? 5000,
+      server: t.server ?? null,
+      queue: t.queue ?? t.connect ?? null, // HAProxy: timeout queue defaults to timeout connect
+      check: t.check ?? null,
+      tunnel: t.tunnel ?? null,
+      serverFin: t['server-fin'] ?? null,
+    },
+    check: resolveCheck(s, d, opts, at, problems),
+    servers,
+    fromListen,
+  };
+}
+
+const FRONTEND_ONLY = ['bind', 'default_backend', 'use_backend', 'stats', 'monitor-uri'] as const;
+const BACKEND_ONLY = ['server', 'default-server', 'balance', 'hash-type', 'retries', 'amqp-check', 'http-check'] as const;
+
+/** The runtime config, or the problems that stop it from being one. */
+export function resolve(file: ProxyFile, source: string): { config: ProxyConfig | null; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const d: Section = file.defaults ?? {};
+  const globalMaxconn = file.global?.maxconn ?? 4096;
+  const defaultsOpts: Options = { redispatch: null, tcplog: false, dontlognull: false, tcpka: false, allbackups: false, check: null };
+  parseOptions(d.option, ['defaults'], problems, defaultsOpts);
+
+  const frontends: FrontendConfig[] = [];
+  const backends: BackendConfig[] = [];
+  const stats: StatsConfig[] = [];
+  const proxyNames = new Map<string, string>();
+
+  for (const kind of ['listen', 'frontend', 'backend'] as const) {
+    for (const [name, s] of Object.entries(file[kind] ?? {})) {
+      const at: Path = [kind, name];
+      const clash = proxyNames.get(name);
+      if (clash && !(clash === 'frontend' && kind === 'backend')) {
+        problems.push({ path: at, message: `name '${name}' is already used by a ${clash} section` });
+      }
+      proxyNames.set(name, kind);
+      const opts: Options = { ...defaultsOpts };
+      parseOptions(s.option, at, problems, opts);
+      if ((s.mode ?? d.mode) === 'http') {
+        if (kind === 'backend') problems.push({ path: [...at, 'mode'], message: "expected 'tcp': warren proxies TCP; 'mode: http' is for a stats section" });
+        else stats.push(resolveStats(name, s, at, problems));
+        continue;
+      }
+      if (kind === 'frontend') {
+        for (const key of BACKEND_ONLY) {
+          if (s[key] !== undefined) problems.push({ path: [...at, key], message: `'${key}' belongs in a backend or listen section` });
+        }
+      }
+      if (kind === 'backend') {
+        for (const key of FRONTEND_ONLY) {
+          if (s[key] !== undefined) problems.push({ path: [...at, key], message: `'${key}' belongs in a frontend or listen section` });
+        }
+      }
+      if (kind !== 'backend') frontends.push(resolveFrontend(name, s, d, opts, kind === 'listen', globalMaxconn, at, problems));
+      if (kind !== 'frontend') backends.push(resolveBackend(name, s, d, opts, kind === 'listen', at, problems));
+    }
+  }
+
+  const backendNames = new Set(backends.map((b) => b.name));
+  for (const fe of frontends) {
+    if (fe.fromListen) continue;
+    const at: Path = ['frontend', fe.name];
+    if (fe.defaultBackend === null && fe.useBackend.length === 0) {
+      problems.push({ path: at, message: "expected 'default_backend' or 'use_backend'" });
+    }
+    if (fe.defaultBackend !== null && !backendNames.has(fe.defaultBackend)) {
+      problems.push({ path: [...at, 'default_backend'], message: `no backend named '${fe.defaultBackend}'${didYouMean(fe.defaultBackend, [...backendNames])}` });
+    }
+    fe.useBackend.forEach((rule, i) => {
+      if (!backendNames.has(rule.backend)) {
+        problems.push({ path: [...at, 'use_backend', i], message: `no backend named '${rule.backend}'${didYouMean(rule.backend, [...backendNames])}` });
+      }
+    });
+  }
+
+  const seenBinds = new Map<string, string>();
+  for (const { name, binds } of [...frontends, ...stats]) {
+    for (const b of binds) {
+      if (b.port === 0) continue;
+      const key = `${b.host}:${b.port}`;
+      const other = seenBinds.get(key);
+      if (other) problems.push({ path: [proxyNames.get(name)!, name, 'bind'], message: `${key} is already bound by '${other}'` });
+      seenBinds.set(key, name);
+    }
+  }
+  if (frontends.length === 0 && stats.length === 0) {
+    problems.push({ path: [], message: "expected at least one 'listen' or 'frontend' section" });
+  }
+
+  const config: ProxyConfig = {
+    file: source,
+    global: { maxconn: globalMaxconn, hardStopAfter: file.global?.['hard-stop-after'] ?? null, statsSocket: file.global?.['stats-socket'] ?? null },
+    frontends,
+    backends,
+    stats,
+  };
+  return { config: problems.length ? null : config, problems };
+}

@@ -1,0 +1,197 @@
+// A frontend: its listening sockets, its maxconn, and the choice of backend for each connection.
+//
+// maxconn: past the limit HAProxy stops accepting, so new clients wait in the kernel's backlog
+// instead of being refused. Node cannot stop a listening handle from accepting, so warren does
+// the equivalent one step later: the connection is accepted paused (nothing read, no server
+// contacted) and waits in order until a slot frees. The client sees exactly what a backlog gives
+// it — an established TCP connection that answers late — and never a reset.
+
+import * as net from 'node:net';
+import type { FrontendConfig, UseBackendRule } from '../config/types.js';
+import type { Logger } from '../lib/log.js';
+import type { Backend } from './backend.js';
+import { TrafficCounters } from './counters.js';
+import { Session } from './session.js';
+
+/** Connection limits shared by every frontend (global maxconn). */
+export class ProcessLimit {
+  readonly counters = new TrafficCounters();
+  readonly frontends: Frontend[] = [];
+  constructor(public maxconn: number) {}
+  get full(): boolean {
+    return this.counters.cur >= this.maxconn;
+  }
+  /** A process-wide slot freed: any frontend may have clients waiting for it. */
+  released(): void {
+    for (const fe of this.frontends) if (this.full) break; else fe.admitWaiting();
+  }
+}
+
+interface CompiledRule {
+  backend: Backend;
+  test: (client: net.Socket) => boolean;
+}
+
+function compileRule(rule: UseBackendRule, backend: Backend): CompiledRule {
+  const { kind, values, negate } = rule.condition;
+  let match: (client: net.Socket) => boolean;
+  if (kind === 'dst_port') {
+    const ports = new Set(values.map(Number));
+    match = (c) => ports.has(c.localPort ?? 0);
+  } else {
+    const list = new net.BlockList();
+    for (const v of values) {
+      const [addr, prefix] = v.split('/');
+      const type = net.isIPv6(addr!) ? 'ipv6' : 'ipv4';
+      if (prefix !== undefined) list.addSubnet(addr!, Number(prefix), type);
+      else list.addAddress(addr!, type);
+    }
+    match = (c) => {
+      const a = (kind === 'src' ? c.remoteAddress : c.localAddress) ?? '';
+      const v4 = a.startsWith('::ffff:') ? a.slice(7) : a;
+      return list.check(v4, net.isIPv6(v4) ? 'ipv6' : 'ipv4');
+    };
+  }
+  return { backend, test: negate ? (c) => !match(c) : match };
+}
+
+export class Frontend {
+  readonly counters = new TrafficCounters();
+  private readonly servers: net.Server[] = [];
+  private readonly rules: CompiledRule[];
+  private readonly defaultBackend: Backend | null;
+  /** Accepted while at maxconn: paused, waiting for a slot (see the file comment). */
+  private readonly waiting: net.Socket[] = [];
+  private waitingHead = 0;
+  /** Connections refused for want of a backend (HAProxy: denied_conn / "no backend"). */
+  denied = 0;
+  readonly sessions = new Set<Session>();
+  private closing = false;
+
+  constructor(
+    readonly config: FrontendConfig,
+    backends: ReadonlyMap<string, Backend>,
+    readonly limit: ProcessLimit,
+    private readonly log: Logger,
+  ) {
+    this.rules = config.useBackend.map((r) => compileRule(r, backends.get(r.backend)!));
+    this.defaultBackend = config.defaultBackend === null ? null : backends.get(config.defaultBackend)!;
+    limit.frontends.push(this);
+  }
+
+  get proxyCounters(): TrafficCounters {
+    return this.limit.counters;
+  }
+
+  async listen(): Promise<void> {
+    const wildcardV4Ports = new Set(this.config.binds.filter((b) => b.host === '0.0.0.0').map((b) => b.port));
+    for (const bind of this.config.binds) {
+      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onConnection);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(
+          {
+            host: bind.host,
+            port: bind.port,
+            backlog: this.config.backlog,
+            // '::' also takes IPv4 unless a separate 0.0.0.0 bind exists on the same port.
+            ipv6Only: net.isIPv6(bind.host) && wildcardV4Ports.has(bind.port),
+          },
+          () => {
+            server.off('error', reject);
+            resolve();
+          },
+        );
+      });
+      server.on('error', (err) => this.log.error({ err, frontend: this.config.name }, 'listener error'));
+      this.servers.push(server);
+    }
+  }
+
+  /** The addresses actually bound (port 0 in a config resolves here). */
+  addresses(): net.AddressInfo[] {
+    return this.servers.map((s) => s.address() as net.AddressInfo);
+  }
+
+  private onConnection = (client: net.Socket): void => {
+    if (this.closing) {
+      client.destroy();
+      return;
+    }
+    if (this.counters.cur >= this.config.maxconn || this.limit.full) {
+      this.waiting.push(client);
+      client.on('error', noop); // a waiting client that resets is dropped when its turn comes
+      return;
+    }
+    this.startSession(client);
+  };
+
+  private startSession(client: net.Socket): void {
+    const backend = this.chooseBackend(client);
+    if (backend === null) {
+      this.denied++;
+      client.destroy();
+      return;
+    }
+    client.setNoDelay(true);
+    if (this.config.tcpka) client.setKeepAlive(true);
+    const now = Date.now();
+    this.counters.sessionStarted(now);
+    this.limit.counters.sessionStarted(now);
+    backend.counters.sessionStarted(now);
+    const session = new Session(this, backend, client);
+    this.sessions.add(session);
+    session.start();
+  }
+
+  private chooseBackend(client: net.Socket): Backend | null {
+    for (const rule of this.rules) if (rule.test(client)) return rule.backend;
+    return this.defaultBackend;
+  }
+
+  /** Called once per session when both of its sockets are closed. */
+  sessionEnded(session: Session): void {
+    this.sessions.delete(session);
+    this.counters.sessionEnded();
+    this.limit.counters.sessionEnded();
+    session.backend.counters.sessionEnded();
+    if (this.config.tcplog && !(this.config.dontlognull && session.bytesIn === 0)) {
+      this.log.info(session.logFields(), 'session');
+    }
+    this.admitWaiting();
+    if (this.waitingCount === 0) this.limit.released();
+  }
+
+  admitWaiting(): void {
+    while (this.waitingHead < this.waiting.length && this.counters.cur < this.config.maxconn && !this.limit.full) {
+      const client = this.waiting[this.waitingHead++]!;
+      client.off('error', noop);
+      if (client.destroyed) continue;
+      this.startSession(client);
+    }
+    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.waitingHead);
+      this.waitingHead = 0;
+    }
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length - this.waitingHead;
+  }
+
+  /** Stop accepting: the listening sockets close (new connects are refused from here on). */
+  async close(): Promise<void> {
+    this.closing = true;
+    // close() stops listening at once; its callback would wait for every session to end, which
+    // is the caller's business (graceful stop), not ours.
+    for (const s of this.servers) s.close();
+    for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.destroy();
+    this.waiting.length = this.waitingHead = 0;
+  }
+
+  killAll(): void {
+    for (const s of this.sessions) s.kill();
+  }
+}
+
+function noop(): void {}

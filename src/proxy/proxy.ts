@@ -1,0 +1,66 @@
+// `warren proxy`: wires a validated config into backends and frontends, starts the health
+// checks and listeners, and stops gracefully (stop accepting, let sessions finish up to
+// hard-stop-after, then close what is left).
+
+import type { ProxyConfig } from '../config/types.js';
+import type { Logger } from '../lib/log.js';
+import { Backend } from './backend.js';
+import { Frontend, ProcessLimit } from './frontend.js';
+
+export class Proxy {
+  readonly backends = new Map<string, Backend>();
+  readonly frontends: Frontend[] = [];
+  readonly limit: ProcessLimit;
+  readonly startedAt = Date.now();
+
+  constructor(
+    readonly config: ProxyConfig,
+    private readonly log: Logger,
+  ) {
+    this.limit = new ProcessLimit(config.global.maxconn);
+    for (const bc of config.backends) this.backends.set(bc.name, new Backend(bc, log));
+    for (const fc of config.frontends) this.frontends.push(new Frontend(fc, this.backends, this.limit, log));
+  }
+
+  async start(): Promise<void> {
+    for (const be of this.backends.values()) be.start();
+    try {
+      for (const fe of this.frontends) await fe.listen();
+    } catch (err) {
+      await this.stop(0);
+      throw err;
+    }
+    for (const fe of this.frontends) {
+      this.log.info({ frontend: fe.config.name, binds: fe.addresses().map((a) => `${a.address}:${a.port}`) }, `Proxy ${fe.config.name} started.`);
+    }
+    if (this.config.stats.length > 0) {
+      this.log.warn({ sections: this.config.stats.map((s) => s.name) }, 'stats sections are validated but the stats page is not served yet');
+    }
+  }
+
+  get sessionCount(): number {
+    return this.limit.counters.cur;
+  }
+
+  /** Graceful stop: no new connections; sessions get `graceMs` (null: forever) to finish. */
+  async stop(graceMs: number | null = this.config.global.hardStopAfter): Promise<void> {
+    await Promise.all(this.frontends.map((fe) => fe.close()));
+    if (this.sessionCount > 0) {
+      this.log.info({ sessions: this.sessionCount, graceMs }, 'listeners closed; waiting for sessions to finish');
+      await new Promise<void>((resolve) => {
+        const deadline = graceMs === null ? Infinity : Date.now() + graceMs;
+        const poll = setInterval(() => {
+          if (this.sessionCount === 0 || Date.now() >= deadline) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 50);
+      });
+      if (this.sessionCount > 0) {
+        this.log.warn({ sessions: this.sessionCount }, 'hard-stop-after reached: closing the remaining sessions');
+        for (const fe of this.frontends) fe.killAll();
+      }
+    }
+    for (const be of this.backends.values()) be.stop();
+  }
+}

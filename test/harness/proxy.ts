@@ -1,0 +1,106 @@
+// Runs a warren proxy in-process from YAML text, with its log lines captured for assertions.
+import { Writable } from 'node:stream';
+import * as net from 'node:net';
+import { loadProxyConfigText } from '../../src/config/load.js';
+import { createLogger } from '../../src/lib/log.js';
+import { Proxy } from '../../src/proxy/proxy.js';
+
+export interface RunningProxy {
+  proxy: Proxy;
+  /** The first bound port of each frontend, by name. */
+  port(frontend: string): number;
+  logs: Record<string, unknown>[];
+  /** Resolves with the first log line matching `pred` (already logged or future). */
+  waitLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startProxy(yaml: string): Promise<RunningProxy> {
+  const logs: Record<string, unknown>[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const text of chunk.toString('utf8').split('\n')) {
+        if (!text) continue;
+        const line = JSON.parse(text) as Record<string, unknown>;
+        logs.push(line);
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          if (waiters[i]!.pred(line)) waiters.splice(i, 1)[0]!.resolve(line);
+        }
+      }
+      cb();
+    },
+  });
+  const config = loadProxyConfigText(yaml, 'test.yaml');
+  const proxy = new Proxy(config, createLogger('proxy', sink));
+  await proxy.start();
+  return {
+    proxy,
+    logs,
+    port(name) {
+      const fe = proxy.frontends.find((f) => f.config.name === name);
+      if (!fe) throw new Error(`no frontend ${name}`);
+      return fe.addresses()[0]!.port;
+    },
+    waitLog(pred, timeoutMs = 10_000) {
+      const found = logs.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      });
+    },
+    stop: (graceMs = 0) => proxy.stop(graceMs),
+  };
+}
+
+/** A TCP server on 127.0.0.1 with an ephemeral port; `onConn` handles each connection. */
+export async function tcpServer(onConn: (s: net.Socket) => void, opts: net.ServerOpts = {}): Promise<{ server: net.Server; port: number; close(): Promise<void> }> {
+  const server = net.createServer(opts, onConn);
+  const sockets = new Set<net.Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('error', () => {}); // health checks reset their connections; that is not a test failure
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A port on 127.0.0.1 where nothing listens (bound then closed). */
+export async function deadPort(): Promise<number> {
+  const s = await tcpServer(() => {});
+  await s.close();
+  return s.port;
+}
+
+/** A client that may half-close (allowHalfOpen) but, like most clients, closes when the other
+ *  side has finished. */
+export function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    sock.on('end', () => sock.end());
+    sock.once('connect', () => resolve(sock));
+    sock.once('error', reject);
+  });
+}
+
+/** Everything the socket sends until it ends. */
+export function readAll(sock: net.Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.once('end', () => resolve(Buffer.concat(chunks)));
+    sock.once('error', reject);
+  });
+}
+
+export const TIMEOUTS = 'timeout: {connect: 1s, client: 30s, server: 30s, queue: 2s}';

@@ -1,0 +1,182 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseDuration, formatDuration } from '../../src/config/duration.js';
+import { parseServerLine, parseServerParams, parseAddress } from '../../src/config/server-line.js';
+import { ConfigError, loadProxyConfig, loadProxyConfigText } from '../../src/config/load.js';
+
+test('durations use HAProxy units; a bare number is milliseconds', () => {
+  assert.equal(parseDuration('5000'), 5000);
+  assert.equal(parseDuration(5000), 5000);
+  assert.equal(parseDuration('500ms'), 500);
+  assert.equal(parseDuration('2s'), 2000);
+  assert.equal(parseDuration('1m'), 60_000);
+  assert.equal(parseDuration('3h'), 10_800_000);
+  assert.equal(parseDuration('1d'), 86_400_000);
+  assert.equal(parseDuration('250us'), 0.25);
+  assert.equal(parseDuration('1.5s'), 1500);
+  for (const bad of ['', 's', '5 s', '5sec', '-1s', '1w', 'abc']) assert.equal(parseDuration(bad), null, bad);
+  assert.equal(formatDuration(2000), '2s');
+  assert.equal(formatDuration(1500), '1500ms');
+  assert.equal(formatDuration(10_800_000), '3h');
+});
+
+test('server lines parse in HAProxy syntax', () => {
+  const s = parseServerLine('rabbitmq_node1 192.168.1.101:5672 check inter 5000 rise 2 fall 3 weight 1');
+  assert.deepEqual(s, { name: 'rabbitmq_node1', host: '192.168.1.101', port: 5672, params: { check: true, inter: 5000, rise: 2, fall: 3, weight: 1 } });
+  const all = parseServerLine(
+    'n2 [::1]:5673 check inter 2s fastinter 100ms downinter 5s rise 1 fall 2 weight 50 backup maxconn 10 maxqueue 5 disabled slowstart 30s ' +
+      'on-marked-down shutdown-sessions observe layer4 error-limit 3 on-error mark-down send-proxy-v2 port 15672',
+  );
+  assert.equal(all.host, '::1');
+  assert.equal(all.port, 5673);
+  assert.deepEqual(all.params, {
+    check: true, inter: 2000, fastinter: 100, downinter: 5000, rise: 1, fall: 2, weight: 50, backup: true, maxconn: 10, maxqueue: 5,
+    disabled: true, slowstart: 30_000, shutdownSessionsOnDown: true, observeLayer4: true, errorLimit: 3, onError: 'mark-down', sendProxy: 2, checkPort: 15672,
+  });
+  assert.deepEqual(parseServerParams(['send-proxy']), { sendProxy: 1 });
+  assert.deepEqual(parseAddress('rabbit.local:5672'), { host: 'rabbit.local', port: 5672 });
+});
+
+test('bad server lines say what was expected', () => {
+  assert.throws(() => parseServerLine('n1 10.0.0.1:5672 chek'), /unknown server keyword 'chek' \(did you mean 'check'\?\)/);
+  assert.throws(() => parseServerLine('n1 10.0.0.1'), /has no port/);
+  assert.throws(() => parseServerLine('n1 10.0.0.1:99999'), /expected 1-65535/);
+  assert.throws(() => parseServerLine('n1 10.0.0.1:5672 inter'), /'inter' expects an argument/);
+  assert.throws(() => parseServerLine('n1 10.0.0.1:5672 inter 5x'), /'inter 5x': expected a duration/);
+  assert.throws(() => parseServerLine('n1 10.0.0.1:5672 weight 300'), /expected an integer from 0 to 256/);
+  assert.throws(() => parseServerLine('n1 10.0.0.1:5672 observe layer7'), /expected one of layer4/);
+  assert.throws(() => parseServerLine('n1'), /expected '<name> <address>:<port>/);
+});
+
+test('the shipped config is valid and resolves HAProxy defaults', () => {
+  const c = loadProxyConfig('config/haproxy.yaml');
+  assert.equal(c.frontends.length, 1);
+  const be = c.backends[0]!;
+  assert.equal(be.name, 'rabbitmq_cluster');
+  assert.equal(be.balance, 'roundrobin');
+  assert.equal(be.retries, 3);
+  assert.equal(be.redispatch, -1);
+  assert.equal(be.check.type, 'amqp');
+  assert.equal(be.servers.length, 3);
+  const s = be.servers[0]!;
+  assert.equal(s.inter, 2000);
+  assert.equal(s.fastinter, 200);
+  assert.equal(s.rise, 2);
+  assert.equal(s.fall, 3);
+  assert.equal(c.frontends[0]!.defaultBackend, 'rabbitmq_cluster');
+  assert.equal(c.stats[0]!.uri, '/stats');
+});
+
+test('defaults apply: fastinter/downinter default to inter, default-server merges under server lines', () => {
+  const c = loadProxyConfigText(
+    `defaults:
+  timeout: {connect: 1s, client: 1m, server: 1m}
+  default-server: inter 3s fall 5
+listen:
+  l:
+    bind: 127.0.0.1:0
+    default-server: rise 4
+    server:
+      - a 127.0.0.1:1 check
+      - b 127.0.0.1:2 check inter 1s fall 2
+`,
+    'mem.yaml',
+  );
+  const [a, b] = c.backends[0]!.servers;
+  assert.deepEqual([a!.inter, a!.fastinter, a!.downinter, a!.rise, a!.fall], [3000, 3000, 3000, 4, 5]);
+  assert.deepEqual([b!.inter, b!.fastinter, b!.rise, b!.fall], [1000, 1000, 4, 2]);
+  assert.equal(c.backends[0]!.timeouts.queue, 1000, 'timeout queue defaults to timeout connect');
+});
+
+function errorsOf(text: string): string[] {
+  try {
+    loadProxyConfigText(text, 'bad.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('every config error names the file, the line, the path and what was expected', () => {
+  const errors = errorsOf(`defaults:
+  timout: {connect: 5s}
+  timeout: {connect: 5s, client: 1m, server: 1m}
+listen:
+  rabbitmq_cluster:
+    bind: 0.0.0.0:5672
+    server:
+      - rabbit1 10.0.0.11:5672 check
+      - rabbit2 10.0.0.12:5672 chek inter 5s
+      - rabbit3 10.0.0.13 check
+    option: [redispatc]
+`);
+  assert.deepEqual(errors, ["bad.yaml:2: defaults.timout: unknown keyword 'timout' (did you mean 'timeout'?)"]);
+  const semantic = errorsOf(`defaults:
+  timeout: {connect: 5s, client: 1m, server: 1m}
+listen:
+  rabbitmq_cluster:
+    bind: 0.0.0.0:5672
+    server:
+      - rabbit1 10.0.0.11:5672 check
+      - rabbit2 10.0.0.12:5672 chek inter 5s
+      - rabbit3 10.0.0.13 check
+    option: [redispatc]
+`);
+  assert.deepEqual(semantic, [
+    "bad.yaml:8: listen.rabbitmq_cluster.server[1]: unknown server keyword 'chek' (did you mean 'check'?)",
+    "bad.yaml:9: listen.rabbitmq_cluster.server[2]: address '10.0.0.13' has no port: expected host:port",
+    "bad.yaml:10: listen.rabbitmq_cluster.option[0]: unknown option 'redispatc' (did you mean 'redispatch'?)",
+  ]);
+});
+
+test('structural errors: wrong types, enums, durations, references', () => {
+  const errors = errorsOf(`global:
+  maxconn: lots
+defaults:
+  balance: roundrobn
+  timeout: {connect: 5x, client: 1m, server: 1m}
+`);
+  assert.deepEqual(errors, [
+    'bad.yaml:2: global.maxconn: expected number, got "lots"',
+    "bad.yaml:4: defaults.balance: expected one of roundrobin, static-rr, leastconn, first, source, got 'roundrobn' (did you mean 'roundrobin'?)",
+    "bad.yaml:5: defaults.timeout.connect: expected a duration such as 500ms, 2s, 1m, 3h (a bare number is milliseconds), got '5x'",
+  ]);
+  const refs = errorsOf(`defaults:
+  timeout: {connect: 5s, client: 1m, server: 1m}
+frontend:
+  fe:
+    bind: [127.0.0.1:5672, "[::1]:5672"]
+    default_backend: rabbit
+    use_backend: ["other if src 10.0.0.0/8", "rabbits if { weird 1 }"]
+backend:
+  rabbits:
+    server: [a 127.0.0.1:1]
+`);
+  assert.deepEqual(refs, [
+    "bad.yaml:6: frontend.fe.default_backend: no backend named 'rabbit' (did you mean 'rabbits'?)",
+    "bad.yaml:7: frontend.fe.use_backend[1]: unsupported condition 'weird': warren's TCP routing understands src, dst and dst_port",
+    "bad.yaml:7: frontend.fe.use_backend[0]: no backend named 'other'",
+  ]);
+});
+
+test('YAML syntax errors carry the line', () => {
+  assert.deepEqual(errorsOf('listen:\n  a: [1, 2\n'), [errorsOf('listen:\n  a: [1, 2\n')[0]!]);
+  assert.match(errorsOf('listen:\n  a: [1, 2\n')[0]!, /^bad\.yaml:3: YAML syntax: /);
+  assert.match(errorsOf('- a\n- b\n')[0]!, /^bad\.yaml:1: expected a mapping/);
+});
+
+test('missing timeouts, duplicate binds and names are refused', () => {
+  const errors = errorsOf(`listen:
+  a:
+    bind: 127.0.0.1:5672
+    server: [s 127.0.0.1:1, s 127.0.0.1:2]
+  b:
+    bind: 127.0.0.1:5672
+    timeout: {client: 1s, connect: 1s, server: 1s}
+    server: [s 127.0.0.1:1]
+`);
+  assert.ok(errors.includes("bad.yaml:2: listen.a.timeout: missing 'timeout client' (here or in defaults): HAProxy warns, warren requires it so idle clients cannot pile up"), errors.join('\n'));
+  assert.ok(errors.includes("bad.yaml:4: listen.a.server[1]: duplicate server name 's'"), errors.join('\n'));
+  assert.ok(errors.some((e) => e.startsWith('bad.yaml:6: listen.b.bind: 127.0.0.1:5672 is already bound by')), errors.join('\n'));
+});
