@@ -3,8 +3,11 @@
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import yaml from 'js-yaml';
 import { ConfigError, loadProxyConfig } from './config/load.js';
+import { loadVrrpConfig, isVrrpYaml } from './config/vrrp-load.js';
 import { importHaproxyCfg } from './config/import/haproxy-cfg.js';
+import { importKeepalivedConf, looksLikeKeepalivedConf } from './config/import/keepalived-conf.js';
 import { createLogger } from './lib/log.js';
 import { Proxy } from './proxy/proxy.js';
 
@@ -12,8 +15,8 @@ const USAGE = `usage: warren <command> [options]
 
 commands:
   proxy -f FILE     run the TCP load balancer (the HAProxy role) with a YAML config
-  check -f FILE     validate a config as 'haproxy -c' does: exit 0 if valid, 2 with every error
-  import FILE       convert a native haproxy.cfg to warren YAML (on stdout)
+  check -f FILE     validate a proxy or vrrp config as 'haproxy -c' does: exit 0 if valid, 2 with every error
+  import FILE       convert a native haproxy.cfg or keepalived.conf to warren YAML (on stdout)
   help              this text
 
 options:
@@ -34,12 +37,25 @@ function configFile(values: { file?: string | undefined }, command: string): str
   return values.file;
 }
 
-function loadOrExit(file: string) {
+function orExit<T>(file: string, load: () => T): T {
   try {
-    return loadProxyConfig(file);
+    return load();
   } catch (err) {
     if (err instanceof ConfigError) fail(`[ALERT] config: ${err.issues.length} error(s) in ${file}:\n${err.message}\nConfiguration file is invalid.`);
     throw err;
+  }
+}
+
+function loadOrExit(file: string) {
+  return orExit(file, () => loadProxyConfig(file));
+}
+
+/** `warren check` takes either kind of config; which one it is shows in its top-level keys. */
+function isVrrpFile(file: string): boolean {
+  try {
+    return isVrrpYaml(yaml.load(readFileSync(file, 'utf8')));
+  } catch {
+    return false; // unreadable or not YAML: the proxy loader reports it with the line
   }
 }
 
@@ -81,7 +97,7 @@ function runImport(file: string): void {
   } catch (err) {
     fail(`warren import: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  const result = importHaproxyCfg(text, file);
+  const result = looksLikeKeepalivedConf(text) ? importKeepalivedConf(text, file) : importHaproxyCfg(text, file);
   for (const m of [...result.warnings, ...result.errors].sort((a, b) => a.line - b.line)) {
     process.stderr.write(`${file}:${m.line}: ${m.severity}: ${m.message}\n`);
   }
@@ -107,7 +123,8 @@ async function main(argv: string[]): Promise<void> {
       return runProxy(configFile(values, command));
     case 'check': {
       const file = configFile(values, command);
-      loadOrExit(file);
+      if (isVrrpFile(file)) orExit(file, () => loadVrrpConfig(file));
+      else loadOrExit(file);
       process.stdout.write('Configuration file is valid\n');
       return;
     }

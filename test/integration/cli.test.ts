@@ -104,3 +104,22 @@ test('warren import refuses what warren does not support, with line numbers', as
   assert.match(res.stderr, /broken-ssl\.cfg:\d+: error: /);
   assert.equal(res.stdout, '');
 });
+
+test('warren check and import take keepalived configs too', async () => {
+  for (const f of ['config/keepalived-a.yaml', 'config/keepalived-b.yaml']) {
+    const res = await run(['check', '-f', f]);
+    assert.equal(res.code, 0, res.stderr);
+  }
+  const imported = await run(['import', 'test/fixtures/keepalived/tutorial-master.conf']);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(imported.stderr, /tutorial-master\.conf:\d+: warning: auth_type PASS/);
+  const out = join(dir, 'keepalived.yaml');
+  writeFileSync(out, imported.stdout);
+  const checked = await run(['check', '-f', out]);
+  assert.equal(checked.code, 0, checked.stderr);
+  const bad = join(dir, 'bad-vrrp.yaml');
+  writeFileSync(bad, imported.stdout.replace(/virtual_router_id: \d+/, 'virtual_router_id: 300'));
+  const rejected = await run(['check', '-f', bad]);
+  assert.equal(rejected.code, 2);
+  assert.match(rejected.stderr, /virtual_router_id/);
+});
