@@ -3,6 +3,7 @@
 // defaults and checks what only makes sense across sections (server lines, backend references).
 // Every problem carries the path in the YAML document so load.ts can add file and line.
 
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
 import { parseDuration, DURATION_HINT } from './duration.js';
@@ -192,22 +193,55 @@ function parseBinds(list: string[], at: Path, problems: Problem[]): BindAddress[
   return binds;
 }
 
-const USE_BACKEND = /^(\S+)\s+(if|unless)\s+(?:\{\s*(.*?)\s*\}|(.*))$/;
+const USE_BACKEND = /^(\S+)\s+(if|unless)\s+(.*)$/;
+
+// HAProxy strips every '!' in front of a condition term, glued or not (acl.c parse_acl_cond):
+// `if !{ src 10.0.0.0/8 }` and `if ! { src ... }` are its negated forms; warren also takes the
+// bare `if ! src ...` and `if { ! src ... }`. (Matching only `{` right after if/unless used to
+// reject HAProxy's own `!{ ... }` as "unsupported condition '!{'".)
+function stripNegation(text: string, negate: boolean): { text: string; negate: boolean } {
+  let t = text.trim();
+  while (t.startsWith('!')) {
+    negate = !negate;
+    t = t.slice(1).trimStart();
+  }
+  return { text: t, negate };
+}
+
+/** A `src`/`dst` value: an address or a CIDR prefix. A `dst_port` value: a port or `lo:hi`. */
+function badConditionValue(kind: 'src' | 'dst' | 'dst_port', v: string): boolean {
+  if (kind === 'dst_port') {
+    const m = /^(\d+)(?::(\d+))?$/.exec(v);
+    if (!m) return true;
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    return lo < 1 || hi > 65535 || lo > hi;
+  }
+  const [addr = '', prefix, ...more] = v.split('/');
+  const family = isIP(addr);
+  if (family === 0 || more.length > 0) return true;
+  if (prefix === undefined) return false;
+  return !/^\d+$/.test(prefix) || Number(prefix) > (family === 4 ? 32 : 128);
+}
 
 function parseUseBackend(text: string): UseBackendRule | string {
   const m = USE_BACKEND.exec(text.trim());
   if (!m) return `expected '<backend> if|unless <condition>', got '${text}'`;
-  const cond = (m[3] ?? m[4] ?? '').trim().split(/\s+/);
-  let negate = m[2] === 'unless';
-  if (cond[0] === '!') {
-    negate = !negate;
-    cond.shift();
-  }
-  const [kind, ...values] = cond;
+  let { text: rest, negate } = stripNegation(m[3]!, m[2] === 'unless');
+  const braced = /^\{(.*)\}$/.exec(rest);
+  if (braced) ({ text: rest, negate } = stripNegation(braced[1]!, negate));
+  else if (rest.startsWith('{')) return `missing '}' in '${m[3]!.trim()}'`;
+  const [kind, ...values] = rest.split(/\s+/).filter(Boolean);
   if (kind !== 'src' && kind !== 'dst' && kind !== 'dst_port') {
     return `unsupported condition '${kind}': warren's TCP routing understands src, dst and dst_port`;
   }
   if (values.length === 0) return `condition '${kind}' needs at least one value`;
+  // Checked here, so that `warren check` reports it with its line instead of the listener
+  // throwing at start-up (net.BlockList rejects a malformed address).
+  const bad = values.find((v) => badConditionValue(kind, v));
+  if (bad !== undefined) {
+    return `'${kind} ${bad}': expected ${kind === 'dst_port' ? 'a port (1-65535) or a range lo:hi' : 'an IPv4/IPv6 address or address/prefix'}`;
+  }
   return { backend: m[1]!, condition: { negate, kind, values } };
 }
 
@@ -331,6 +365,7 @@ function resolveStats(name: string, s: Section, at: Path, problems: Problem[]): 
   });
   return {
     name,
+    enabled: stats.enable ?? false,
     binds: parseBinds(s.bind ?? [], at, problems),
     uri: stats.uri ?? '/haproxy?stats',
     refresh: stats.refresh ?? null,
@@ -449,7 +484,8 @@ export function resolve(file: ProxyFile, source: string): { config: ProxyConfig 
   for (const fe of frontends) {
     if (fe.fromListen) continue;
     const at: Path = ['frontend', fe.name];
-    if (fe.defaultBackend === null && fe.useBackend.length === 0) {
+    // (A use_backend rule that failed to parse is reported on its own: not "missing" as well.)
+    if (fe.defaultBackend === null && fe.useBackend.length === 0 && !file.frontend?.[fe.name]?.use_backend?.length) {
       problems.push({ path: at, message: "expected 'default_backend' or 'use_backend'" });
     }
     if (fe.defaultBackend !== null && !backendNames.has(fe.defaultBackend)) {

@@ -128,6 +128,8 @@ export interface BackendConfig {
 /** A `mode http` listen/frontend section that serves the stats page (HAProxy's `stats ...`). */
 export interface StatsConfig {
   name: string;
+  /** `stats enable`: serve the page; false for a section that only answers `monitor-uri`. */
+  enabled: boolean;
   binds: BindAddress[];
   uri: string;
   refresh: number | null;

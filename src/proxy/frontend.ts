@@ -36,8 +36,15 @@ function compileRule(rule: UseBackendRule, backend: Backend): CompiledRule {
   const { kind, values, negate } = rule.condition;
   let match: (client: net.Socket) => boolean;
   if (kind === 'dst_port') {
-    const ports = new Set(values.map(Number));
-    match = (c) => ports.has(c.localPort ?? 0);
+    // A port or HAProxy's integer range `lo:hi` (validated by the config layer).
+    const ranges = values.map((v) => {
+      const [lo, hi = lo] = v.split(':').map(Number);
+      return [lo!, hi!] as const;
+    });
+    match = (c) => {
+      const port = c.localPort ?? 0;
+      return ranges.some(([lo, hi]) => port >= lo && port <= hi);
+    };
   } else {
     const list = new net.BlockList();
     for (const v of values) {

@@ -6,12 +6,17 @@ import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
 import { Backend } from './backend.js';
 import { Frontend, ProcessLimit } from './frontend.js';
+import { startStatsHttp, type StatsHttpHandle } from './stats/http-server.js';
+import { startRuntimeApi, type RuntimeApi } from './stats/runtime-api.js';
 
 export class Proxy {
   readonly backends = new Map<string, Backend>();
   readonly frontends: Frontend[] = [];
   readonly limit: ProcessLimit;
   readonly startedAt = Date.now();
+  /** The stats listeners (`mode http` sections with `stats`/`monitor-uri`) and the runtime API. */
+  readonly statsServers: StatsHttpHandle[] = [];
+  runtimeApi: RuntimeApi | null = null;
 
   constructor(
     readonly config: ProxyConfig,
@@ -30,11 +35,19 @@ export class Proxy {
       await this.stop(0);
       throw err;
     }
+    try {
+      for (const sc of this.config.stats) {
+        const handle = await startStatsHttp(sc, this, this.log);
+        this.statsServers.push(handle);
+        this.log.info({ frontend: sc.name, binds: handle.addresses().map((a) => `${a.address}:${a.port}`), uri: sc.uri }, `Proxy ${sc.name} started.`);
+      }
+      if (this.config.global.statsSocket) this.runtimeApi = await startRuntimeApi(this.config.global.statsSocket, this, this.log);
+    } catch (err) {
+      await this.stop(0);
+      throw err;
+    }
     for (const fe of this.frontends) {
       this.log.info({ frontend: fe.config.name, binds: fe.addresses().map((a) => `${a.address}:${a.port}`) }, `Proxy ${fe.config.name} started.`);
-    }
-    if (this.config.stats.length > 0) {
-      this.log.warn({ sections: this.config.stats.map((s) => s.name) }, 'stats sections are validated but the stats page is not served yet');
     }
   }
 
@@ -62,5 +75,9 @@ export class Proxy {
       }
     }
     for (const be of this.backends.values()) be.stop();
+    // The stats page and runtime API stay up while sessions drain, so operators can watch.
+    await Promise.all(this.statsServers.splice(0).map((h) => h.close()));
+    await this.runtimeApi?.close();
+    this.runtimeApi = null;
   }
 }

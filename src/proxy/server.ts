@@ -50,6 +50,8 @@ export class Server implements LbServer {
   lastChange = Date.now();
   downSince: number | null = null;
   downtimeMs = 0;
+  /** When the last session was given to this server (stats `lastsess`), or null. */
+  lastSessionAt: number | null = null;
   private slowstartUntil = 0;
   private slowstartTimer: NodeJS.Timeout | null = null;
 
@@ -111,6 +113,13 @@ export class Server implements LbServer {
     return slowstartWeight(base, this.config.slowstart - left, this.config.slowstart);
   }
 
+  /** Slowstart throttle in percent (stats `throttle`) while ramping up, else null. */
+  get throttle(): number | null {
+    const left = this.slowstartUntil - Date.now();
+    if (left <= 0 || this.config.slowstart <= 0) return null;
+    return Math.max(0, Math.min(100, Math.floor((100 * (this.config.slowstart - left)) / this.config.slowstart)));
+  }
+
   get sessions(): number {
     return this.counters.cur;
   }
@@ -143,6 +152,7 @@ export class Server implements LbServer {
 
   sessionStarted(session: Session, now: number): void {
     this.counters.sessionStarted(now);
+    this.lastSessionAt = now;
     this.sessionSet.add(session);
   }
 
@@ -162,10 +172,17 @@ export class Server implements LbServer {
     this.passiveError(hard, 'connect');
   }
 
-  /** An established connection to the server failed (reset, error). */
-  dataError(): void {
+  /**
+   * An established connection to the server failed (reset, error). Counted (HAProxy's eresp), but
+   * never fed to `observe layer4`: HAProxy's layer-4 analysis watches connection establishment
+   * only. A reset that answers the client's own close (`afterClientClose`) is not even a hint:
+   * RabbitMQ closes with linger 0, so every clean client close (Connection.Close, then FIN) ends
+   * in a RST; counting those marked healthy brokers DOWN under ordinary connection churn.
+   */
+  dataError(afterClientClose: boolean): void {
     this.counters.responseErrors++;
-    this.passiveError(true, 'reset');
+    // Otherwise the broker may be dying: check now rather than wait out `inter`.
+    if (!afterClientClose) this.checks?.triggerNow();
   }
 
   private passiveError(hard: boolean, what: string): void {

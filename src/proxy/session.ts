@@ -16,8 +16,11 @@ import { proxyHeaderV1, proxyHeaderV2 } from './proxy-protocol.js';
 // HAProxy's termination state, two characters (doc/configuration.txt §8.5):
 // first: who ended it. '-' normal, C client abort, S server abort/refusal, c client timeout,
 //        s server timeout, P proxy (local resources), K killed by the admin/shutdown-sessions.
-// second: the phase. Q queue, C connect, D data, L last data (one side closed) , '-' normal.
-type Phase = 'Q' | 'C' | 'D' | 'L';
+// second: the phase. Q queue, C connect, D data (the server connection is or was established:
+//        HAProxy's sess_set_term_flags() says D even after a half-close, e.g. a client-fin
+//        timeout is `cD`), '-' normal. HAProxy's L (last data) needs a server connection that
+//        never reached the established state, which cannot happen once warren pumps data.
+type Phase = 'Q' | 'C' | 'D';
 
 const noop = (): void => {};
 
@@ -44,6 +47,8 @@ export class Session implements Queueable {
   bytesIn = 0; // client → server
   bytesOut = 0; // server → client
   private clientClosed = false;
+  /** The client sent its FIN (passed on to the server). */
+  private clientEnded = false;
   private serverClosed = true;
   private finished = false;
   private readonly clientAddr: string;
@@ -231,14 +236,13 @@ export class Session implements Queueable {
 
   // Half-close: a FIN from one side is passed on once everything before it has been written.
   private onClientEnd = (): void => {
-    this.phase = 'L';
+    this.clientEnded = true;
     this.serverSocket?.end();
     const fin = this.frontend.config.timeouts.clientFin;
     if (fin !== null) this.client.setTimeout(fin);
   };
 
   private onServerEnd = (): void => {
-    this.phase = 'L';
     this.client.end();
     const fin = this.backend.config.timeouts.serverFin;
     if (fin !== null) this.serverSocket?.setTimeout(fin);
@@ -258,7 +262,7 @@ export class Session implements Queueable {
   private onServerError = (err: NodeJS.ErrnoException): void => {
     if (this.phase === 'C') return this.connectFailed(false, err);
     if (this.cause === '-') this.cause = 'S';
-    this.server?.dataError();
+    this.server?.dataError(this.clientEnded);
   };
 
   private onServerTimeout = (): void => {

@@ -28,7 +28,7 @@ else
     src="${f#dist/}"
     src="${src%.js}.ts"
     if [[ -f "$src" ]]; then files+=("$f"); else echo "run-tests.sh: skipping stale $f (no $src)" >&2; fi
-  done < <(find dist/test/unit dist/test/integration -type f -name '*.test.js' -print0 2>/dev/null | sort -z)
+  done < <(find dist/test/unit dist/test/integration dist/test/e2e -type f -name '*.test.js' -print0 2>/dev/null | sort -z)
 fi
 if ((${#files[@]} == 0)); then
   echo "run-tests.sh: no test files found under dist/test/unit or dist/test/integration" >&2

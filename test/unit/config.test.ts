@@ -160,6 +160,46 @@ backend:
   ]);
 });
 
+test("use_backend conditions: HAProxy's negations (!{ }, ! { }), ranges, and bad values with their line", () => {
+  const config = loadProxyConfigText(
+    `defaults:
+  timeout: {connect: 5s, client: 1m, server: 1m}
+frontend:
+  fe:
+    bind: 127.0.0.1:5672
+    use_backend: ["be if !{ src 10.0.0.0/8 }", "be unless ! { dst ::1 }", "be if { ! dst_port 5000:5010 8080 }", "be unless !!src 10.0.0.1"]
+backend:
+  be:
+    server: [a 127.0.0.1:1]
+`,
+    'ok.yaml',
+  );
+  assert.deepEqual(
+    config.frontends[0]!.useBackend.map((r) => r.condition),
+    [
+      { negate: true, kind: 'src', values: ['10.0.0.0/8'] },
+      { negate: false, kind: 'dst', values: ['::1'] },
+      { negate: true, kind: 'dst_port', values: ['5000:5010', '8080'] },
+      { negate: true, kind: 'src', values: ['10.0.0.1'] },
+    ],
+  );
+  const errors = errorsOf(`defaults:
+  timeout: {connect: 5s, client: 1m, server: 1m}
+frontend:
+  fe:
+    bind: 127.0.0.1:5672
+    use_backend: ["be if src 10.0.0.300", "be if dst_port 80:70", "be if { src 10.0.0.0/8"]
+backend:
+  be:
+    server: [a 127.0.0.1:1]
+`);
+  assert.deepEqual(errors, [
+    "bad.yaml:6: frontend.fe.use_backend[0]: 'src 10.0.0.300': expected an IPv4/IPv6 address or address/prefix",
+    "bad.yaml:6: frontend.fe.use_backend[1]: 'dst_port 80:70': expected a port (1-65535) or a range lo:hi",
+    "bad.yaml:6: frontend.fe.use_backend[2]: missing '}' in '{ src 10.0.0.0/8'",
+  ]);
+});
+
 test('YAML syntax errors carry the line', () => {
   assert.deepEqual(errorsOf('listen:\n  a: [1, 2\n'), [errorsOf('listen:\n  a: [1, 2\n')[0]!]);
   assert.match(errorsOf('listen:\n  a: [1, 2\n')[0]!, /^bad\.yaml:3: YAML syntax: /);
