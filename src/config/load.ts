@@ -135,15 +135,39 @@ function zodProblems(error: z.ZodError, data: unknown): Problem[] {
   return problems;
 }
 
-export function loadProxyConfigText(text: string, file: string): ProxyConfig {
+/** A parsed config document whose top level is a mapping, and how to turn its problems into
+ *  located issues. Shared by the proxy and vrrp loaders. */
+export interface ConfigDocument {
+  data: object;
+  toIssues(problems: { path: Path; message: string }[]): ConfigIssue[];
+}
+
+export function openConfigDocument(text: string, file: string, sections: string): ConfigDocument {
   const doc = parseYaml(text, file);
-  const toIssues = (problems: Problem[]): ConfigIssue[] =>
-    problems
-      .map((p) => ({ file, line: doc.lineOf(p.path), path: formatPath(p.path), message: p.message }))
-      .sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   if (doc.data === null || doc.data === undefined || typeof doc.data !== 'object' || Array.isArray(doc.data)) {
-    throw new ConfigError([{ file, line: 1, path: '', message: 'expected a mapping with global, defaults, listen, frontend, backend sections' }]);
+    throw new ConfigError([{ file, line: 1, path: '', message: `expected a mapping with ${sections} sections` }]);
   }
+  return {
+    data: doc.data,
+    toIssues: (problems) =>
+      problems
+        .map((p) => ({ file, line: doc.lineOf(p.path), path: formatPath(p.path), message: p.message }))
+        .sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+  };
+}
+
+/** A config file's text, or a ConfigError naming the file. */
+export function readConfigText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ file, line: null, path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+}
+
+export function loadProxyConfigText(text: string, file: string): ProxyConfig {
+  const doc = openConfigDocument(text, file, 'global, defaults, listen, frontend, backend');
+  const { toIssues } = doc;
   const parsed = proxyFileSchema.safeParse(doc.data);
   if (!parsed.success) throw new ConfigError(toIssues(zodProblems(parsed.error, doc.data)));
   const { config, problems } = resolve(parsed.data, file);
@@ -152,11 +176,5 @@ export function loadProxyConfigText(text: string, file: string): ProxyConfig {
 }
 
 export function loadProxyConfig(file: string): ProxyConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ file, line: null, path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
-  }
-  return loadProxyConfigText(text, file);
+  return loadProxyConfigText(readConfigText(file), file);
 }

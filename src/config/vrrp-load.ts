@@ -2,10 +2,9 @@
 // ConfigError that lists every problem as `FILE:LINE: path.in.document: what was expected`,
 // exactly like the proxy config (same parseYaml, same ConfigError).
 
-import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
-import { ConfigError, formatPath, parseYaml, type ConfigIssue } from './load.js';
+import { ConfigError, openConfigDocument, readConfigText } from './load.js';
 import { resolveVrrp, show, unsupportedAt, vrrpFileSchema, vrrpKnownKeysAt, VRRP_TOP_KEYS, type Path, type Problem } from './vrrp-schema.js';
 import type { VrrpConfig } from './vrrp-types.js';
 
@@ -49,14 +48,8 @@ function vrrpZodProblems(error: z.ZodError, data: unknown): Problem[] {
 
 /** Validates `text` (read from `file`) and returns the runtime config; throws ConfigError. */
 export function loadVrrpConfigText(text: string, file: string): VrrpConfig {
-  const doc = parseYaml(text, file);
-  const toIssues = (problems: Problem[]): ConfigIssue[] =>
-    problems
-      .map((p) => ({ file, line: doc.lineOf(p.path), path: formatPath(p.path), message: p.message }))
-      .sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
-  if (doc.data === null || doc.data === undefined || typeof doc.data !== 'object' || Array.isArray(doc.data)) {
-    throw new ConfigError([{ file, line: 1, path: '', message: 'expected a mapping with global_defs, vrrp_script, vrrp_instance sections' }]);
-  }
+  const doc = openConfigDocument(text, file, 'global_defs, vrrp_script, vrrp_instance');
+  const { toIssues } = doc;
   const parsed = vrrpFileSchema.safeParse(doc.data);
   if (!parsed.success) throw new ConfigError(toIssues(vrrpZodProblems(parsed.error, doc.data)));
   const { config, problems, warnings } = resolveVrrp(parsed.data, file);
@@ -66,13 +59,7 @@ export function loadVrrpConfigText(text: string, file: string): VrrpConfig {
 }
 
 export function loadVrrpConfig(file: string): VrrpConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([{ file, line: null, path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
-  }
-  return loadVrrpConfigText(text, file);
+  return loadVrrpConfigText(readConfigText(file), file);
 }
 
 /**

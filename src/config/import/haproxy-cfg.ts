@@ -1683,17 +1683,22 @@ export function importHaproxyCfg(text: string, file: string): ImportResult {
   const imp = new Importer();
   imp.run(text);
   const doc = build(imp);
-  const { warnings, errors } = imp.msgs;
+  const body = Object.keys(doc).length ? yaml.dump(doc, { lineWidth: -1, noRefs: true }) : '{}\n';
+  return importResult(file, body, imp.msgs);
+}
+
+/** The imported YAML under a header that lists every message with its line in `file`. Shared by
+ *  both importers. */
+export function importResult(file: string, body: string, msgs: { warnings: ImportMessage[]; errors: ImportMessage[] }): ImportResult {
+  const { warnings, errors } = msgs;
   const byLine = (a: ImportMessage, b: ImportMessage): number => a.line - b.line;
   warnings.sort(byLine);
   errors.sort(byLine);
-
   const header = [`# Imported from ${file} by 'warren import'.`];
   const all = [...errors, ...warnings].sort(byLine);
   if (all.length) {
     header.push(`# ${errors.length} error(s), ${warnings.length} warning(s) (line numbers are in ${file}):`);
     for (const m of all) header.push(`#   line ${m.line}: ${m.severity}: ${m.message.replace(/\r?\n/g, ' ')}`);
   }
-  const body = Object.keys(doc).length ? yaml.dump(doc, { lineWidth: -1, noRefs: true }) : '{}\n';
   return { yaml: `${header.join('\n')}\n${body}`, warnings, errors };
 }

@@ -19,7 +19,7 @@ import { didYouMean } from '../did-you-mean.js';
 import { ConfigError, formatPath } from '../load.js';
 import { loadVrrpConfigText } from '../vrrp-load.js';
 import { haproxyScriptHint, unsupportedAt, type Path } from '../vrrp-schema.js';
-import type { ImportMessage, ImportResult } from './haproxy-cfg.js';
+import { importResult, type ImportMessage, type ImportResult } from './haproxy-cfg.js';
 
 export type { ImportMessage, ImportResult };
 
@@ -548,18 +548,7 @@ export function importKeepalivedConf(text: string, file: string): ImportResult {
   imp.run(text);
   const body = dump(imp);
   check(imp, body, file);
-  const { warnings, errors } = imp.msgs;
-  const byLine = (a: ImportMessage, b: ImportMessage): number => a.line - b.line;
-  warnings.sort(byLine);
-  errors.sort(byLine);
-
-  const header = [`# Imported from ${file} by 'warren import'.`];
-  const all = [...errors, ...warnings].sort(byLine);
-  if (all.length) {
-    header.push(`# ${errors.length} error(s), ${warnings.length} warning(s) (line numbers are in ${file}):`);
-    for (const m of all) header.push(`#   line ${m.line}: ${m.severity}: ${m.message.replace(/\r?\n/g, ' ')}`);
-  }
-  return { yaml: `${header.join('\n')}\n${body}`, warnings, errors };
+  return importResult(file, body, imp.msgs);
 }
 
 const KEEPALIVED_BLOCK =
