@@ -59,6 +59,42 @@ test('bytes arrive intact both ways, and a client half-close still gets the whol
   }
 });
 
+test('a slow client that half-closed first still gets every byte the server sent before closing', async () => {
+  const reply = randomBytes(8 * 1024 * 1024);
+  const backend = await tcpServer(
+    (s) => {
+      s.resume();
+      s.on('end', () => s.end(reply));
+    },
+    { allowHalfOpen: true },
+  );
+  const p = await startProxy(listenYaml([`b 127.0.0.1:${backend.port}`]));
+  try {
+    const client = await connect(p.port('l'));
+    client.end('request');
+    const chunks: Buffer[] = [];
+    // Read nothing until every buffer on the way is full, then slowly: the proxy then holds
+    // the tail of the reply when the server's FIN and close arrive.
+    client.pause();
+    await sleep(300);
+    client.on('data', (c: Buffer) => {
+      chunks.push(c);
+      client.pause();
+      setTimeout(() => client.resume(), 1);
+    });
+    client.resume();
+    await once(client, 'close');
+    const got = Buffer.concat(chunks);
+    assert.equal(got.length, reply.length);
+    assert.equal(sha(got), sha(reply));
+    const line = await p.waitLog((l) => l.msg === 'session');
+    assert.equal(line.termination_state, '--');
+  } finally {
+    await p.stop();
+    await backend.close();
+  }
+});
+
 test('a backend that closes after a large write: nothing is truncated', async () => {
   const payload = randomBytes(64 * 1024 * 1024);
   const backend = await tcpServer((s) => s.end(payload));

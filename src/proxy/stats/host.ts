@@ -103,7 +103,8 @@ export class HostInfo {
   private async refresh(): Promise<void> {
     try {
       const [load, mem, net] = await Promise.all([si.currentLoad(), si.mem(), si.networkStats('*')]);
-      const time = si.time();
+      // (Not si.time(): on Linux it runs `date` and `ls` through a blocking execSync on every
+      // call, stalling the data path for milliseconds, for nothing but os.uptime().)
       const la = os.loadavg();
       this.current = {
         at: Date.now(),
@@ -114,7 +115,7 @@ export class HostInfo {
         memTotal: mem.total,
         memUsed: mem.total - mem.available,
         memAvailable: mem.available,
-        uptimeSec: Number(time.uptime) || os.uptime(),
+        uptimeSec: os.uptime(),
         interfaces: net.map((n) => ({
           iface: n.iface,
           operstate: n.operstate,

@@ -393,9 +393,13 @@ export async function startStatsHttp(cfg: StatsConfig, proxy: Proxy, log: Logger
   const realm = cfg.realm.replace(/["\\]/g, (c) => `\\${c}`);
 
   const send = (req: http.IncomingMessage, res: http.ServerResponse, status: number, headers: http.OutgoingHttpHeaders, body: string | Buffer): void => {
-    const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    res.writeHead(status, { ...headers, 'Content-Length': buf.length });
-    res.end(req.method === 'HEAD' ? undefined : buf);
+    // A string body goes to res.end() as it is: node then sends the head and the body in one
+    // write, where a Buffer would cost a copy of the page and a two-chunk writev.
+    const length = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+    res.writeHead(status, { ...headers, 'Content-Length': length });
+    if (req.method === 'HEAD') res.end();
+    else if (typeof body === 'string') res.end(body, 'utf8');
+    else res.end(body);
   };
   const text = (req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string, extra: http.OutgoingHttpHeaders = {}): void =>
     send(req, res, status, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache', ...extra }, body);

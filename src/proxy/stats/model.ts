@@ -455,6 +455,30 @@ export function formatUptime(sec: number): string {
   return `${d}d ${h}h${String(m).padStart(2, '0')}m${String(s).padStart(2, '0')}s`;
 }
 
+/**
+ * Process facts that cost a syscall or a file read each (RSS reads /proc/self/stat, the limits
+ * /proc/self/limits): read at most once per PROCESS_FACTS_TTL_MS, so a stats page polled many
+ * times a second does not pay for them on every request. They are gauges of the process, not
+ * counters, and never change through an admin action; 100 ms is well below any page refresh.
+ */
+interface ProcessFacts {
+  at: number;
+  rss: number;
+  heapUsed: number;
+  ulimit: number;
+  hostname: string;
+}
+const PROCESS_FACTS_TTL_MS = 100;
+let processFacts: ProcessFacts | null = null;
+
+function readProcessFacts(): ProcessFacts {
+  const t = performance.now();
+  if (processFacts && t - processFacts.at >= 0 && t - processFacts.at < PROCESS_FACTS_TTL_MS) return processFacts;
+  const mem = process.memoryUsage();
+  processFacts = { at: t, rss: mem.rss, heapUsed: mem.heapUsed, ulimit: openFileLimit(), hostname: hostname() };
+  return processFacts;
+}
+
 function openFileLimit(): number {
   try {
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
@@ -477,7 +501,7 @@ export interface InfoOptions {
 export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
   const now = opts.now ?? Date.now();
   const uptime = Math.max(0, Math.floor((now - proxy.startedAt) / 1000));
-  const mem = process.memoryUsage();
+  const facts = readProcessFacts();
   const pc = proxy.limit.counters;
   const elu = performance.eventLoopUtilization(eluPrev);
   eluPrev = performance.eventLoopUtilization();
@@ -491,7 +515,7 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
     sessions += fe.sessions.size;
   }
   for (const sc of proxy.config.stats) listeners += sc.binds.length;
-  const ulimit = openFileLimit();
+  const ulimit = facts.ulimit;
   const rate = pc.rate.read(now);
   const info: StatInfo = {
     Name: WARREN_NAME,
@@ -504,8 +528,8 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
     Uptime: formatUptime(uptime),
     Uptime_sec: uptime,
     Memmax_MB: 0,
-    PoolAlloc_MB: Math.floor(mem.rss / 1048576),
-    PoolUsed_MB: Math.floor(mem.heapUsed / 1048576),
+    PoolAlloc_MB: Math.floor(facts.rss / 1048576),
+    PoolUsed_MB: Math.floor(facts.heapUsed / 1048576),
     PoolFailed: 0,
     'Ulimit-n': ulimit,
     Maxsock: ulimit,
@@ -542,7 +566,7 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
     Tasks: sessions,
     Run_queue: 0,
     Idle_pct: idlePct,
-    node: hostname(),
+    node: facts.hostname,
     description: opts.description ?? null,
     Stopping: opts.stopping ? 1 : 0,
     Jobs: sessions + listeners,
@@ -560,8 +584,8 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
     CumRecvLogs: 0,
     'Build info': WARREN_VERSION,
     Memmax_bytes: 0,
-    PoolAlloc_bytes: mem.rss,
-    PoolUsed_bytes: mem.heapUsed,
+    PoolAlloc_bytes: facts.rss,
+    PoolUsed_bytes: facts.heapUsed,
     Start_time_sec: Math.floor(proxy.startedAt / 1000),
     Tainted: 0,
   };
