@@ -283,10 +283,8 @@ export class Session implements Queueable {
       if (this.cause === '-') this.cause = 'C';
       if (this.retryTimer) clearTimeout(this.retryTimer), (this.retryTimer = null);
       this.dropServerSocket();
-    } else if (hadError) {
-      // A reset client: nobody to talk to. (A clean close means both directions are done: the
-      // server socket closes by itself once our last bytes to it are flushed; destroying it
-      // here would drop them.)
+    } else if (hadError || !this.serverClosed) {
+      // A reset client, or a client gone while the server still talks: nobody to talk to.
       this.serverSocket?.destroy();
     }
     if (this.serverClosed) this.finish();
@@ -294,12 +292,10 @@ export class Session implements Queueable {
 
   private onServerClose = (hadError: boolean): void => {
     this.serverClosed = true;
-    if (hadError) {
-      if (this.cause === '-') this.cause = 'S';
+    if (hadError || !this.clientClosed) {
+      if (hadError && this.cause === '-') this.cause = 'S';
       this.client.destroy();
     }
-    // A clean close: its FIN was passed on with client.end(), which lets a slow client read the
-    // rest of what is buffered for it (under `timeout client`) before its socket closes.
     if (this.clientClosed) this.finish();
   };
 
