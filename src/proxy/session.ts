@@ -24,6 +24,15 @@ type Phase = 'Q' | 'C' | 'D';
 
 const noop = (): void => {};
 
+/** Close a socket once what is queued for it has been written (a plain destroy() would drop
+ *  it: the tail of a reply to a slow reader). Bounded by the socket's own timeout. */
+function closeAfterFlush(sock: net.Socket): void {
+  if (sock.destroyed) return;
+  sock.end();
+  if (sock.writableFinished) sock.destroy();
+  else sock.once('finish', () => sock.destroy());
+}
+
 export class Session implements Queueable {
   queuePrev: Queueable | null = null;
   queueNext: Queueable | null = null;
@@ -283,18 +292,23 @@ export class Session implements Queueable {
       if (this.cause === '-') this.cause = 'C';
       if (this.retryTimer) clearTimeout(this.retryTimer), (this.retryTimer = null);
       this.dropServerSocket();
-    } else if (hadError || !this.serverClosed) {
-      // A reset client, or a client gone while the server still talks: nobody to talk to.
-      this.serverSocket?.destroy();
+    } else if (hadError) {
+      this.serverSocket?.destroy(); // a reset client: nobody to talk to
+    } else if (!this.serverClosed && this.serverSocket) {
+      closeAfterFlush(this.serverSocket); // both directions are done: deliver what is queued
     }
     if (this.serverClosed) this.finish();
   };
 
   private onServerClose = (hadError: boolean): void => {
     this.serverClosed = true;
-    if (hadError || !this.clientClosed) {
-      if (hadError && this.cause === '-') this.cause = 'S';
+    if (hadError) {
+      if (this.cause === '-') this.cause = 'S';
       this.client.destroy();
+    } else if (!this.clientClosed) {
+      // The server is done: the client gets what is queued for it, then the close. (It may be
+      // paused by backpressure from the server and never read its own FIN: don't wait for it.)
+      closeAfterFlush(this.client);
     }
     if (this.clientClosed) this.finish();
   };
