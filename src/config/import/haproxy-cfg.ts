@@ -31,7 +31,8 @@ export interface ImportResult {
 
 // ---- messages and "did you mean" ---------------------------------------------------------------
 
-class Messages {
+/** The warnings and errors of one import, each with its line in the native file. */
+export class Messages {
   readonly warnings: ImportMessage[] = [];
   readonly errors: ImportMessage[] = [];
   warn(line: number, message: string): void {

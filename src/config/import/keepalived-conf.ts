@@ -19,23 +19,12 @@ import { didYouMean } from '../did-you-mean.js';
 import { ConfigError, formatPath } from '../load.js';
 import { loadVrrpConfigText } from '../vrrp-load.js';
 import { haproxyScriptHint, unsupportedAt, type Path } from '../vrrp-schema.js';
-import { importResult, type ImportMessage, type ImportResult } from './haproxy-cfg.js';
+import { importResult, Messages, type ImportMessage, type ImportResult } from './haproxy-cfg.js';
 
 export type { ImportMessage, ImportResult };
 
 /** Where `warren import` points instances that had no authentication at all. */
 export const DEFAULT_SECRET_FILE = '/etc/warren/vrrp.key';
-
-class Messages {
-  readonly warnings: ImportMessage[] = [];
-  readonly errors: ImportMessage[] = [];
-  warn(line: number, message: string): void {
-    this.warnings.push({ line, severity: 'warning', message });
-  }
-  error(line: number, message: string): void {
-    this.errors.push({ line, severity: 'error', message });
-  }
-}
 
 // ---- tokens and blocks -----------------------------------------------------------------------
 
