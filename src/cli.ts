@@ -10,11 +10,18 @@ import { importHaproxyCfg } from './config/import/haproxy-cfg.js';
 import { importKeepalivedConf, looksLikeKeepalivedConf } from './config/import/keepalived-conf.js';
 import { createLogger } from './lib/log.js';
 import { Proxy } from './proxy/proxy.js';
+import { DaemonSetupError, VrrpDaemon } from './vrrp/daemon.js';
+import { formatStatus } from './vrrp/status-format.js';
+import type { DaemonStatus } from './vrrp/status.js';
 
 const USAGE = `usage: warren <command> [options]
 
 commands:
   proxy -f FILE     run the TCP load balancer (the HAProxy role) with a YAML config
+  vrrp -f FILE      run the VRRP daemon (the Keepalived role) with a YAML config
+  status [-f FILE] [--url URL] [--json]
+                    print the local vrrp daemon's state (its status API: status_listen in FILE,
+                    default http://127.0.0.1:8889/status)
   check -f FILE     validate a proxy or vrrp config as 'haproxy -c' does: exit 0 if valid, 2 with every error
   import FILE       convert a native haproxy.cfg or keepalived.conf to warren YAML (on stdout)
   help              this text
@@ -90,6 +97,58 @@ async function runProxy(file: string): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+async function runVrrp(file: string): Promise<void> {
+  const config = orExit(file, () => loadVrrpConfig(file));
+  const log = createLogger('vrrp');
+  const daemon = new VrrpDaemon(config, log);
+  process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: resigning (priority 0) and handing the virtual addresses over');
+    daemon.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.fatal({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  try {
+    await daemon.start();
+  } catch (err) {
+    if (err instanceof DaemonSetupError) log.fatal(err.message);
+    else log.fatal({ err }, 'cannot start');
+    await daemon.stop().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+async function runStatus(values: { file?: string | undefined; url?: string | undefined; json?: boolean | undefined }): Promise<void> {
+  let url = values.url;
+  if (!url) {
+    const listen = values.file ? orExit(values.file, () => loadVrrpConfig(values.file!)).global.statusListen : { host: '127.0.0.1', port: 8889 };
+    if (!listen) fail(`warren status: ${values.file} has status_listen: none`);
+    url = `http://${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}/status`;
+  }
+  let status: DaemonStatus;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    if (!res.ok) fail(`warren status: ${url}: HTTP ${res.status}`, 1);
+    status = (await res.json()) as DaemonStatus;
+  } catch (err) {
+    const e = err as Error;
+    fail(`warren status: cannot read ${url}: ${e.cause instanceof Error ? e.cause.message : e.message} (is 'warren vrrp' running?)`, 1);
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+}
+
 function runImport(file: string): void {
   let text: string;
   try {
@@ -111,6 +170,8 @@ async function main(argv: string[]): Promise<void> {
     allowPositionals: true,
     options: {
       file: { type: 'string', short: 'f' },
+      url: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -121,6 +182,10 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'proxy':
       return runProxy(configFile(values, command));
+    case 'vrrp':
+      return runVrrp(configFile(values, command));
+    case 'status':
+      return runStatus(values);
     case 'check': {
       const file = configFile(values, command);
       if (isVrrpFile(file)) orExit(file, () => loadVrrpConfig(file));

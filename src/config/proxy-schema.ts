@@ -34,6 +34,20 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   }
   return ms;
 });
+/** An http:// URL (warren's daemons talk plain HTTP on the loopback). */
+const httpUrl = z.string().transform((value, ctx) => {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    /* reported below */
+  }
+  if (!url || url.protocol !== 'http:' || !url.hostname) {
+    ctx.addIssue({ code: 'custom', message: `expected an http:// URL (e.g. http://127.0.0.1:8889/status), got '${value}'` });
+    return z.NEVER;
+  }
+  return value;
+});
 const count = (min: number) => z.number().int().min(min);
 const oneOrMany = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -105,6 +119,8 @@ export const proxyFileSchema = z.strictObject({
       'hard-stop-after': duration.optional(),
       // `stats socket PATH [mode M] [level L]`: the runtime API (served from the stats issue on).
       'stats-socket': z.string().optional(),
+      // warren: the local `warren vrrp` status API (JSON), shown in the stats page's VRRP panel.
+      'vrrp-status': httpUrl.optional(),
     })
     .optional(),
   defaults: z.strictObject(commonKeys).optional(),
@@ -514,7 +530,12 @@ export function resolve(file: ProxyFile, source: string): { config: ProxyConfig 
 
   const config: ProxyConfig = {
     file: source,
-    global: { maxconn: globalMaxconn, hardStopAfter: file.global?.['hard-stop-after'] ?? null, statsSocket: file.global?.['stats-socket'] ?? null },
+    global: {
+      maxconn: globalMaxconn,
+      hardStopAfter: file.global?.['hard-stop-after'] ?? null,
+      statsSocket: file.global?.['stats-socket'] ?? null,
+      vrrpStatus: file.global?.['vrrp-status'] ?? null,
+    },
     frontends,
     backends,
     stats,

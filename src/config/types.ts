@@ -17,6 +17,9 @@ export interface GlobalConfig {
   hardStopAfter: number | null;
   /** `stats socket ...` line, verbatim (runtime API). */
   statsSocket: string | null;
+  /** `vrrp-status` (warren): the local `warren vrrp` daemon's JSON status URL (http://), shown
+   *  in the stats page's VRRP panel; null: the panel says VRRP is not configured. */
+  vrrpStatus: string | null;
 }
 
 export interface FrontendTimeouts {

@@ -127,6 +127,18 @@ const ifname = value((v) =>
   typeof v === 'string' && validIfName(v) ? v : new Bad(`expected an interface name (1-15 characters, no '/', ':' or spaces), got ${show(v)}`),
 );
 
+/** `HOST:PORT` (IPv4 or [IPv6]) or `none`. */
+const statusListen = value((v): { host: string; port: number } | null | Bad => {
+  if (v === 'none' || v === false) return null;
+  const m = typeof v === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(v.trim()) : null;
+  const host = m ? (m[1] ?? m[2])! : '';
+  const port = m ? Number(m[3]) : 0;
+  if (!m || isIP(host) === 0 || port < 1 || port > 65535) {
+    return new Bad(`expected HOST:PORT (e.g. 127.0.0.1:8889) or none, got ${show(v)}`);
+  }
+  return { host, port };
+});
+
 const STATES = ['MASTER', 'BACKUP'] as const;
 const state = value((v) => {
   if (v === 'MASTER' || v === 'BACKUP') return v;
@@ -400,6 +412,12 @@ const globalDefsSchema = z.strictObject({
   vrrp_garp_master_refresh_repeat: integer(1, 1000).optional(),
   /** warren: the default shared secret of every instance (keepalived keeps auth_pass inline only). */
   auth_secret_file: absPath.optional(),
+  /** warren: UDP port of the adverts (keepalived sends IP protocol 112, which Node cannot). */
+  vrrp_port: integer(1, 65535).optional(),
+  /** warren: where the status API listens (`HOST:PORT`), or `none`. */
+  status_listen: statusListen.optional(),
+  /** warren: the local `warren proxy`'s runtime API socket (level admin), told to close the VIP's sessions. */
+  proxy_socket: absPath.optional(),
 });
 
 const url = value((v) => {
@@ -607,6 +625,9 @@ const IPV6_SUPPORTED = false;
 
 const DEFAULT_GARP: GarpConfig = { masterDelay: 5000, masterRepeat: 5, masterRefresh: 0, masterRefreshRepeat: 1 };
 const SHORT_SECRET = 16;
+/** warren's advert port: an unassigned one, named after the RFC. */
+export const DEFAULT_VRRP_PORT = 5798;
+export const DEFAULT_STATUS_LISTEN = { host: '127.0.0.1', port: 8889 };
 
 export interface Resolved {
   config: VrrpConfig | null;
@@ -635,6 +656,9 @@ export function resolveVrrp(file: VrrpFile, source: string): Resolved {
     mcastGroup6: g.vrrp_mcast_group6 ?? 'ff02::12',
     authSecretFile: g.auth_secret_file ?? null,
     garp: globalGarp,
+    port: g.vrrp_port ?? DEFAULT_VRRP_PORT,
+    statusListen: g.status_listen === undefined ? DEFAULT_STATUS_LISTEN : g.status_listen,
+    proxySocket: g.proxy_socket ?? null,
   };
 
   // vrrp_script
@@ -680,12 +704,14 @@ export function resolveVrrp(file: VrrpFile, source: string): Resolved {
     const inst = resolveInstance(name, i, global, scriptWeights, usedScripts, withUser, problems, warnings);
     if (!inst) continue;
     const at: Path = ['vrrp_instance', name];
-    const key = `${inst.interface}/IPv${inst.family}/${inst.vrid}`;
+    // keepalived allows one id per link; warren's adverts of all instances share one UDP port
+    // and are told apart by vrid alone, so ids are unique per daemon.
+    const key = String(inst.vrid);
     const other = vrids.get(key);
     if (other) {
       problems.push({
         path: [...at, 'virtual_router_id'],
-        message: `virtual_router_id ${inst.vrid} is already used on ${inst.interface} by vrrp_instance '${other}': each virtual router on a link needs its own id`,
+        message: `virtual_router_id ${inst.vrid} is already used by vrrp_instance '${other}': warren's adverts share one UDP port, so each instance needs its own id`,
       });
     } else vrids.set(key, name);
     inst.virtualIpaddresses.forEach((vip, n) => {

@@ -49,6 +49,12 @@ export interface VrrpGlobalConfig {
   /** Default shared secret file for every instance without an auth_pass of its own. */
   authSecretFile: string | null;
   garp: GarpConfig;
+  /** UDP port of the adverts (warren: keepalived uses IP protocol 112). Default 5798. */
+  port: number;
+  /** Where the status API listens; null: nowhere. Default 127.0.0.1:8889. */
+  statusListen: { host: string; port: number } | null;
+  /** The local proxy's runtime API socket (level admin): closes the VIP's sessions on leaving MASTER. */
+  proxySocket: string | null;
 }
 
 interface TrackerCommon {

@@ -5,10 +5,15 @@
 // the equivalent one step later: the connection is accepted paused (nothing read, no server
 // contacted) and waits in order until a slot frees. The client sees exactly what a backlog gives
 // it — an established TCP connection that answers late — and never a reset.
+//
+// Disabled local addresses (runtime API `disable address`, see address-gate.ts): a connection
+// accepted on one is reset at once, before any server is contacted, and counted as a denied
+// connection (HAProxy's `dcon`, as a `tcp-request connection reject` would be).
 
 import * as net from 'node:net';
 import type { FrontendConfig, UseBackendRule } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
+import { normalizeAddress, type AddressGate } from './address-gate.js';
 import type { Backend } from './backend.js';
 import { TrafficCounters } from './counters.js';
 import { Session } from './session.js';
@@ -70,7 +75,7 @@ export class Frontend {
   /** Accepted while at maxconn: paused, waiting for a slot (see the file comment). */
   private readonly waiting: net.Socket[] = [];
   private waitingHead = 0;
-  /** Connections refused for want of a backend (HAProxy: denied_conn / "no backend"). */
+  /** Connections refused for want of a backend or reset on a disabled address (HAProxy: denied_conn, `dcon`). */
   denied = 0;
   readonly sessions = new Set<Session>();
   private closing = false;
@@ -80,6 +85,8 @@ export class Frontend {
     backends: ReadonlyMap<string, Backend>,
     readonly limit: ProcessLimit,
     private readonly log: Logger,
+    /** The process-wide disabled local addresses (runtime API `disable address`). */
+    private readonly gate: AddressGate,
   ) {
     this.rules = config.useBackend.map((r) => compileRule(r, backends.get(r.backend)!));
     this.defaultBackend = config.defaultBackend === null ? null : backends.get(config.defaultBackend)!;
@@ -125,6 +132,7 @@ export class Frontend {
       client.destroy();
       return;
     }
+    if (this.gate.size > 0 && this.refuseDisabled(client)) return;
     if (this.counters.cur >= this.config.maxconn || this.limit.full) {
       this.waiting.push(client);
       client.on('error', noop); // a waiting client that resets is dropped when its turn comes
@@ -132,6 +140,25 @@ export class Frontend {
     }
     this.startSession(client);
   };
+
+  /** Reset a connection accepted on a disabled local address (true), or let it through. */
+  private refuseDisabled(client: net.Socket): boolean {
+    const address = normalizeAddress(client.localAddress);
+    const entry = this.gate.get(address);
+    if (!entry) return false;
+    this.denied++;
+    client.on('error', noop);
+    client.resetAndDestroy(); // RST: the client learns at once, no server is contacted
+    const n = this.gate.countReset(entry);
+    if (n > 0) {
+      // (The count is per address, over every frontend; `frontend` names this one.)
+      this.log.warn(
+        { frontend: this.config.name, address, reset: n, resetTotal: entry.reset },
+        `reset ${n} connection${n > 1 ? 's' : ''} to disabled address ${address} (runtime API 'disable address')`,
+      );
+    }
+    return true;
+  }
 
   private startSession(client: net.Socket): void {
     const backend = this.chooseBackend(client);
@@ -174,6 +201,8 @@ export class Frontend {
       const client = this.waiting[this.waitingHead++]!;
       client.off('error', noop);
       if (client.destroyed) continue;
+      // (It waited for a slot while its address was disabled: no session to start there.)
+      if (this.gate.size > 0 && this.refuseDisabled(client)) continue;
       this.startSession(client);
     }
     if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
@@ -198,6 +227,29 @@ export class Frontend {
 
   killAll(): void {
     for (const s of this.sessions) s.kill();
+  }
+
+  /**
+   * Close every session whose client connected to local address `address` (normal form), and
+   * every connection to it still waiting for a maxconn slot. Both sides are destroyed at once
+   * (data still queued for the client is dropped): the kernel sends the client its FIN before
+   * this returns (a reset instead if the client had sent bytes the proxy had not read yet).
+   * Returns how many were closed.
+   */
+  shutdownSessionsTo(address: string): number {
+    let n = 0;
+    for (const s of this.sessions) {
+      if (s.localAddress !== address) continue;
+      s.kill();
+      n++;
+    }
+    for (let i = this.waitingHead; i < this.waiting.length; i++) {
+      const c = this.waiting[i]!;
+      if (c.destroyed || normalizeAddress(c.localAddress) !== address) continue;
+      c.destroy();
+      n++;
+    }
+    return n;
   }
 }
 

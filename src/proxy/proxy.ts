@@ -4,6 +4,7 @@
 
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
+import { AddressGate } from './address-gate.js';
 import { Backend } from './backend.js';
 import { Frontend, ProcessLimit } from './frontend.js';
 import { startStatsHttp, type StatsHttpHandle } from './stats/http-server.js';
@@ -13,6 +14,8 @@ export class Proxy {
   readonly backends = new Map<string, Backend>();
   readonly frontends: Frontend[] = [];
   readonly limit: ProcessLimit;
+  /** Local addresses whose new connections are reset (runtime API `disable address`). */
+  readonly addressGate = new AddressGate();
   readonly startedAt = Date.now();
   /** The stats listeners (`mode http` sections with `stats`/`monitor-uri`) and the runtime API. */
   readonly statsServers: StatsHttpHandle[] = [];
@@ -24,7 +27,7 @@ export class Proxy {
   ) {
     this.limit = new ProcessLimit(config.global.maxconn);
     for (const bc of config.backends) this.backends.set(bc.name, new Backend(bc, log));
-    for (const fc of config.frontends) this.frontends.push(new Frontend(fc, this.backends, this.limit, log));
+    for (const fc of config.frontends) this.frontends.push(new Frontend(fc, this.backends, this.limit, log, this.addressGate));
   }
 
   async start(): Promise<void> {
@@ -37,7 +40,7 @@ export class Proxy {
     }
     try {
       for (const sc of this.config.stats) {
-        const handle = await startStatsHttp(sc, this, this.log);
+        const handle = await startStatsHttp(sc, this, this.log, { vrrpStatusUrl: this.config.global.vrrpStatus ?? undefined });
         this.statsServers.push(handle);
         this.log.info({ frontend: sc.name, binds: handle.addresses().map((a) => `${a.address}:${a.port}`), uri: sc.uri }, `Proxy ${sc.name} started.`);
       }
@@ -49,6 +52,14 @@ export class Proxy {
     for (const fe of this.frontends) {
       this.log.info({ frontend: fe.config.name, binds: fe.addresses().map((a) => `${a.address}:${a.port}`) }, `Proxy ${fe.config.name} started.`);
     }
+  }
+
+  /** Close every session (all frontends) whose client connected to local address `address`
+   *  (normal form, see address-gate.ts); returns how many. */
+  shutdownSessionsTo(address: string): number {
+    let n = 0;
+    for (const fe of this.frontends) n += fe.shutdownSessionsTo(address);
+    return n;
   }
 
   get sessionCount(): number {

@@ -7,6 +7,7 @@
 // high-water marks however slow either side reads.
 
 import * as net from 'node:net';
+import { normalizeAddress } from './address-gate.js';
 import type { Backend } from './backend.js';
 import type { Frontend } from './frontend.js';
 import type { Queueable, WaitQueue } from './queue.js';
@@ -62,6 +63,9 @@ export class Session implements Queueable {
   private finished = false;
   private readonly clientAddr: string;
   private readonly clientPort: number;
+  /** The local address the client connected to (normalised: no `::ffff:` prefix), for
+   *  `shutdown sessions to <addr>`. Read once at accept, never on the data path. */
+  readonly localAddress: string;
 
   constructor(
     readonly frontend: Frontend,
@@ -70,6 +74,7 @@ export class Session implements Queueable {
   ) {
     this.clientAddr = client.remoteAddress ?? '?';
     this.clientPort = client.remotePort ?? 0;
+    this.localAddress = normalizeAddress(client.localAddress);
     client.on('error', this.onClientError);
     client.on('close', this.onClientClose);
     client.on('timeout', this.onClientTimeout);

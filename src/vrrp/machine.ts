@@ -59,6 +59,8 @@
 //   - a BACKUP that hears priority 0 and knows (from STANDBY adverts) that it is the best live
 //     candidate takes over at once instead of after Skew_Time; the others still wait Skew_Time,
 //     so a lost STANDBY only costs the RFC's timing, never two masters for long.
+//   - peerGone(): the daemon learnt that the master's process died (its host closed the liveness
+//     link, see liveness.ts). Handled exactly like priority 0 from that master.
 //
 // Transitions emit, in order: for MASTER `sendAdvert`, `becomeMaster`, `notify`; for leaving
 // MASTER a `sendAdvert(0)` first when resigning (shutdown, fault, priority drop), then
@@ -76,6 +78,7 @@ export type TransitionReason =
   | 'address-owner' // INIT → MASTER at priority 255
   | 'master-down' // BACKUP: Master_Down_Timer expired (no advert for Master_Down_Interval)
   | 'master-resigned' // BACKUP: took over after the master sent priority 0
+  | 'master-gone' // BACKUP: the master's daemon died (its liveness link closed; liveness.ts)
   | 'preempt' // BACKUP: took over from a lower-priority master (fastFailover)
   | 'higher-priority' // MASTER: heard a better master
   | 'priority-drop' // MASTER: own priority fell below the best live peer's (fastFailover)
@@ -244,6 +247,16 @@ export class VrrpMachine {
     return masterDownIntervalMs(this._priority, this.masterAdverIntervalMs);
   }
 
+  /** The master a BACKUP follows, while it has not resigned; else null. */
+  get followedMaster(): string | null {
+    return this._state === 'BACKUP' && this.master !== null && this.master.priority > 0 ? this.master.address : null;
+  }
+
+  /** Have we heard an authentic advert or standby from this address? */
+  knowsPeer(address: string): boolean {
+    return this.peers.has(address);
+  }
+
   snapshot(): MachineSnapshot {
     return {
       state: this._state,
@@ -303,6 +316,18 @@ export class VrrpMachine {
     if (this._state === 'BACKUP') return this.advertInBackup(now, advert);
     if (this._state === 'MASTER') return this.advertInMaster(now, advert);
     return []; // FAULT: not taking part
+  }
+
+  /**
+   * The process of the peer at `address` is gone (warren: its liveness link closed). If it is the
+   * master we follow, act as if it had resigned (priority 0); otherwise just forget its priority.
+   */
+  peerGone(now: number, address: string): Action[] {
+    if (this._state === 'INIT') return [];
+    const p = this.peers.get(address);
+    if (p) this.peers.set(address, { ...p, priority: 0, heardAt: now });
+    if (this._state !== 'BACKUP' || !this.master || this.master.address !== address || this.master.priority === 0) return [];
+    return this.masterResigned(now, address, 'master-gone');
   }
 
   /** The timer(s) due at `now`. Early or repeated calls do nothing. */
@@ -380,16 +405,7 @@ export class VrrpMachine {
   // ---- BACKUP -------------------------------------------------------------------------------
 
   private advertInBackup(now: number, advert: AdvertInput): Action[] {
-    if (advert.priority === 0) {
-      // The master resigned. RFC: wait Skew_Time, so the best backup (shortest skew) goes first.
-      if (this.fastFailover && this.announceStandby && this.isBestCandidate(now, advert.address)) {
-        return this.enterMaster(now, 'master-resigned');
-      }
-      if (this.master && this.master.address === advert.address) this.master = { ...this.master, priority: 0, heardAt: now };
-      this.timers.down = now + this.skewTimeMs;
-      this.downReason = 'master-resigned';
-      return [];
-    }
+    if (advert.priority === 0) return this.masterResigned(now, advert.address, 'master-resigned');
     const lower = advert.priority < this._priority;
     if (!lower) this.resetPreemptDelay();
     if (lower && this.preempt && this.preemptDelayMs > 0 && !this.preemptAllowed(now)) this.startPreemptDelay(now);
@@ -403,6 +419,15 @@ export class VrrpMachine {
     }
     // A lower-priority master and we may preempt. RFC: discard, the timer runs out.
     return this.fastFailover ? this.enterMaster(now, 'preempt') : [];
+  }
+
+  /** The master resigned. RFC: wait Skew_Time, so the best backup (shortest skew) goes first. */
+  private masterResigned(now: number, address: string, reason: 'master-resigned' | 'master-gone'): Action[] {
+    if (this.fastFailover && this.announceStandby && this.isBestCandidate(now, address)) return this.enterMaster(now, reason);
+    if (this.master && this.master.address === address) this.master = { ...this.master, priority: 0, heardAt: now };
+    this.timers.down = now + this.skewTimeMs;
+    this.downReason = reason;
+    return [];
   }
 
   private priorityChangedInBackup(now: number, old: number): Action[] {

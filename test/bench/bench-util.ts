@@ -6,7 +6,9 @@ import { loadCluster, startCluster, STATE_ENV, stopCluster, type ClusterInfo } f
 
 /** config/haproxy.yaml with every bind on 127.0.0.1:0 and the servers on the cluster's ports. */
 export function shippedConfig(cluster: ClusterInfo, file = 'config/haproxy.yaml'): string {
-  let text = readFileSync(file, 'utf8').replace(/^([ \t]*bind:[ \t]*)\S+:\d+[ \t]*$/gm, (_m, head: string) => `${head}127.0.0.1:0`);
+  let text = readFileSync(file, 'utf8')
+    .replace(/^([ \t]*bind:[ \t]*)\S+:\d+[ \t]*$/gm, (_m, head: string) => `${head}127.0.0.1:0`)
+    .replace(/^[ \t]*stats-socket:.*$/m, ''); // /run/warren/proxy.sock belongs to an installed proxy
   cluster.nodes.forEach((n, i) => {
     text = text.replace(`127.0.0.1:${5673 + i} `, `${n.host}:${n.amqpPort} `);
   });

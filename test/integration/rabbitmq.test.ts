@@ -15,7 +15,7 @@ let url: string;
 
 /** The shipped config, with the proxy on an ephemeral port and the cluster's real ports. */
 function shippedConfig(c: ClusterInfo): string {
-  let text = readFileSync('config/haproxy.yaml', 'utf8').replace('0.0.0.0:5672', '127.0.0.1:0').replace('0.0.0.0:8888', '127.0.0.1:0');
+  let text = readFileSync('config/haproxy.yaml', 'utf8').replace('0.0.0.0:5672', '127.0.0.1:0').replace('0.0.0.0:8888', '127.0.0.1:0').replace(/^[ \t]*stats-socket:.*$/m, '');
   c.nodes.forEach((n, i) => {
     text = text.replace(`127.0.0.1:${5673 + i} `, `127.0.0.1:${n.amqpPort} `);
   });

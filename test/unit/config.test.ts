@@ -220,3 +220,21 @@ test('missing timeouts, duplicate binds and names are refused', () => {
   assert.ok(errors.includes("bad.yaml:4: listen.a.server[1]: duplicate server name 's'"), errors.join('\n'));
   assert.ok(errors.some((e) => e.startsWith('bad.yaml:6: listen.b.bind: 127.0.0.1:5672 is already bound by')), errors.join('\n'));
 });
+
+test('vrrp-status (global): an http:// URL for the VRRP panel; anything else is refused with its line', () => {
+  const base = `defaults:
+  timeout: {connect: 1s, client: 1m, server: 1m}
+listen:
+  l:
+    bind: 127.0.0.1:0
+    server: [a 127.0.0.1:1]
+`;
+  assert.equal(loadProxyConfigText(base, 'ok.yaml').global.vrrpStatus, null);
+  assert.equal(loadProxyConfigText(`global:\n  vrrp-status: http://127.0.0.1:8889/status\n${base}`, 'ok.yaml').global.vrrpStatus, 'http://127.0.0.1:8889/status');
+  assert.equal(loadProxyConfig('config/haproxy.yaml').global.vrrpStatus, 'http://127.0.0.1:8889/status');
+  const hint = 'expected an http:// URL (e.g. http://127.0.0.1:8889/status)';
+  assert.deepEqual(errorsOf(`global:\n  maxconn: 10\n  vrrp-status: 127.0.0.1:8889/status\n${base}`), [`bad.yaml:3: global.vrrp-status: ${hint}, got '127.0.0.1:8889/status'`]);
+  assert.deepEqual(errorsOf(`global:\n  vrrp-status: https://127.0.0.1:8889/status\n${base}`), [`bad.yaml:2: global.vrrp-status: ${hint}, got 'https://127.0.0.1:8889/status'`]);
+  assert.deepEqual(errorsOf(`global:\n  vrrp-status: 8889\n${base}`), ['bad.yaml:2: global.vrrp-status: expected string, got 8889']);
+  assert.deepEqual(errorsOf(`global:\n  vrrp_status: http://127.0.0.1:8889/status\n${base}`), ["bad.yaml:2: global.vrrp_status: unknown keyword 'vrrp_status' (did you mean 'vrrp-status'?)"]);
+});

@@ -38,7 +38,7 @@ test('help narrowed by words, as HAProxy: "help show stat" and "help set"', () =
 });
 
 test('unknown commands: the empty line lists everything; typos get fuzzy suggestions', () => {
-  assert.ok(usageMessage(COMMANDS, [], false).startsWith('Unknown command. Please enter one of the following commands only:\n  disable server'));
+  assert.ok(usageMessage(COMMANDS, [], false).startsWith('Unknown command. Please enter one of the following commands only:\n  disable address'));
   const only = (args: string[]): string[] =>
     usageMessage(COMMANDS, args, false)
       .split('\n')
@@ -51,7 +51,8 @@ test('unknown commands: the empty line lists everything; typos get fuzzy suggest
   assert.deepEqual(only(['set', 'wieght']), ['set weight <bk>/<srv>  (DEPRECATED)']);
   assert.ok(usageMessage(COMMANDS, ['foo'], false).startsWith('Unknown command, but maybe one of the following ones is a better match:\n'));
   // a known first word with nothing after it: every command starting with it
-  assert.deepEqual(only(['shutdown']), ['shutdown sessions server <bk>/<srv>']);
+  // (with warren's own `shutdown sessions to <addr>`)
+  assert.deepEqual(only(['shutdown']), ['shutdown sessions server <bk>/<srv>', 'shutdown sessions to <addr>']);
 });
 
 test('weight changes: absolute, relative, and HAProxy error texts', () => {

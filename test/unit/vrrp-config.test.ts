@@ -107,6 +107,9 @@ describe('resolution: keepalived units (seconds) become milliseconds, keepalived
       mcastGroup6: 'ff02::12',
       authSecretFile: '/etc/warren/vrrp.key',
       garp: { masterDelay: 1000, masterRepeat: 3, masterRefresh: 60_000, masterRefreshRepeat: 1 },
+      port: 5798,
+      statusListen: { host: '127.0.0.1', port: 8889 },
+      proxySocket: null,
     });
     assert.deepEqual(c.scripts, [
       {
@@ -193,6 +196,23 @@ describe('resolution: keepalived units (seconds) become milliseconds, keepalived
     const s = c.scripts[0]!;
     assert.deepEqual([s.interval, s.timeout, s.rise, s.fall, s.weight, s.initFail], [1000, 1000, 1, 1, 0, false]);
     assert.equal(s.kind === 'script' && s.command.user, null);
+    // warren's own global_defs keys
+    assert.equal(c.global.port, 5798);
+    assert.deepEqual(c.global.statusListen, { host: '127.0.0.1', port: 8889 });
+    assert.equal(c.global.proxySocket, null);
+  });
+
+  test("warren's global_defs: advert port, status API address, the local proxy's runtime API socket", () => {
+    const c = load('global_defs: {vrrp_port: 7000, status_listen: "[::1]:9000", proxy_socket: /run/warren/proxy.sock}', ...INSTANCE);
+    assert.equal(c.global.port, 7000);
+    assert.deepEqual(c.global.statusListen, { host: '::1', port: 9000 });
+    assert.equal(c.global.proxySocket, '/run/warren/proxy.sock');
+    assert.equal(load('global_defs: {status_listen: none}', ...INSTANCE).global.statusListen, null);
+    assert.deepEqual(errors('global_defs: {vrrp_port: 0, status_listen: "localhost:80", proxy_socket: run/x.sock}', ...INSTANCE), [
+      'k.yaml:1: global_defs.vrrp_port: expected an integer from 1 to 65535, got 0',
+      "k.yaml:1: global_defs.status_listen: expected HOST:PORT (e.g. 127.0.0.1:8889) or none, got 'localhost:80'",
+      "k.yaml:1: global_defs.proxy_socket: expected an absolute file path, got 'run/x.sock'",
+    ]);
   });
 
   test('durations: seconds (decimals too), or explicit units', () => {
@@ -429,7 +449,7 @@ describe('schema errors: FILE:LINE: path: what was expected', () => {
     );
   });
 
-  test('across instances: one vrid per interface, one owner per address, one family per instance', () => {
+  test('across instances: one vrid per daemon (one UDP port), one owner per address, one family per instance', () => {
     assert.deepEqual(
       errors(
         'global_defs: {auth_secret_file: /etc/warren/vrrp.key}',
@@ -439,11 +459,13 @@ describe('schema errors: FILE:LINE: path: what was expected', () => {
         '    interface: eth0',
         '    virtual_router_id: 51',
         '    virtual_ipaddress: [198.51.100.101/24]',
-        '  VI_4: {interface: eth1, virtual_router_id: 51, virtual_ipaddress: [198.51.100.102/24, "2001:db8::2/64"]}',
+        '  VI_3: {interface: eth1, virtual_router_id: 51, virtual_ipaddress: [198.51.100.103/24]}',
+        '  VI_4: {interface: eth1, virtual_router_id: 54, virtual_ipaddress: [198.51.100.102/24, "2001:db8::2/64"]}',
       ),
       [
-        "k.yaml:6: vrrp_instance.VI_2.virtual_router_id: virtual_router_id 51 is already used on eth0 by vrrp_instance 'VI_1': each virtual router on a link needs its own id",
-        'k.yaml:8: vrrp_instance.VI_4.virtual_ipaddress[1]: IPv6 address in an IPv4 instance: the virtual addresses of an instance must be of one family',
+        "k.yaml:6: vrrp_instance.VI_2.virtual_router_id: virtual_router_id 51 is already used by vrrp_instance 'VI_1': warren's adverts share one UDP port, so each instance needs its own id",
+        "k.yaml:8: vrrp_instance.VI_3.virtual_router_id: virtual_router_id 51 is already used by vrrp_instance 'VI_1': warren's adverts share one UDP port, so each instance needs its own id",
+        'k.yaml:9: vrrp_instance.VI_4.virtual_ipaddress[1]: IPv6 address in an IPv4 instance: the virtual addresses of an instance must be of one family',
       ],
     );
     assert.deepEqual(
@@ -451,7 +473,7 @@ describe('schema errors: FILE:LINE: path: what was expected', () => {
         'global_defs: {auth_secret_file: /etc/warren/vrrp.key}',
         'vrrp_instance:',
         '  VI_1: {interface: eth0, virtual_router_id: 51, virtual_ipaddress: [198.51.100.100/24]}',
-        '  VI_2: {interface: eth1, virtual_router_id: 51, virtual_ipaddress: [198.51.100.101/24, 198.51.100.100/24]}',
+        '  VI_2: {interface: eth1, virtual_router_id: 52, virtual_ipaddress: [198.51.100.101/24, 198.51.100.100/24]}',
       ),
       ["k.yaml:4: vrrp_instance.VI_2.virtual_ipaddress[1]: 198.51.100.100 is already a virtual address of vrrp_instance 'VI_1': an address can move with one instance only"],
     );

@@ -86,6 +86,13 @@ class Net {
     this.node(name).running = false;
   }
 
+  /** kill -9 of the daemon on a live host: its kernel closes the liveness links at once. */
+  processDied(name: string): void {
+    this.crash(name);
+    const address = this.node(name).m.address;
+    for (const n of this.nodes.values()) if (n.running) this.apply(n, n.m.peerGone(this.t, address));
+  }
+
   setPriority(name: string, p: number): void {
     const n = this.node(name);
     this.apply(n, n.m.setPriority(this.t, p));
@@ -820,4 +827,34 @@ test('peer table is bounded', () => {
   for (let i = 0; i < 200; i++) m.receive(i, { type: 'standby', address: `10.0.${i >> 8}.${i & 255}`, priority: 10, intervalMs: I });
   assert.equal(m.snapshot().peers.length, 64);
   assert.equal(m.snapshot().peers.at(-1)?.address, '10.0.0.199');
+});
+
+for (const fastFailover of [true, false]) {
+  const mode = fastFailover ? 'fast' : 'rfc';
+  test(`[${mode}] the master's daemon dies on a live host (liveness link closed): handled as priority 0`, () => {
+    const net = new Net();
+    net.add('a', { ...A, priority: 100, fastFailover });
+    net.add('b', { ...B, priority: 90, fastFailover });
+    net.start('a', 'b');
+    net.run(10_400);
+    net.processDied('a');
+    net.advance(5000);
+    const took = net.when('b', 'MASTER');
+    assert.equal(took?.reason, 'master-gone');
+    assert.equal(took?.t, 10_400 + (fastFailover ? 0 : skewTimeMs(90, I)));
+  });
+}
+
+test('peerGone of a peer that is not our master changes nothing; a MASTER ignores it', () => {
+  const net = new Net();
+  net.add('a', { ...A, priority: 100 });
+  net.add('b', { ...B, priority: 90 });
+  net.add('c', { address: '198.51.100.13', priority: 80 });
+  net.start('a', 'b', 'c');
+  net.run(10_400);
+  assert.deepEqual(net.node('c').m.peerGone(net.t, B.address), []);
+  assert.deepEqual(net.node('a').m.peerGone(net.t, B.address), []);
+  net.advance(5000);
+  assert.deepEqual(net.masters(), ['a']);
+  assert.equal(net.node('c').m.state, 'BACKUP');
 });

@@ -321,7 +321,16 @@ interface VrrpInstanceView {
   effective: string;
   vips: string;
   master: string;
+  since: string;
   peers: { name: string; state: string; priority: string; seen: string }[];
+  /** track_script / track_interface / the local proxy check, with their effect on the priority. */
+  trackers: { name: string; status: string; weight: string; detail: string }[];
+}
+
+/** A list given as an array of objects or as an object keyed by name. */
+function namedList(raw: unknown, valueKey: string): Record<string, unknown>[] {
+  const list = Array.isArray(raw) ? raw : isObj(raw) ? Object.entries(raw).map(([k, v]) => (isObj(v) ? { name: k, ...v } : { name: k, [valueKey]: v })) : [];
+  return list.filter(isObj);
 }
 
 function field(o: Record<string, unknown>, ...keys: string[]): unknown {
@@ -350,15 +359,18 @@ function vrrpInstances(status: unknown): VrrpInstanceView[] | null {
   else if (field(status, 'state') !== undefined) list = [[asText(field(status, 'name', 'instance')), status]];
   else return null;
   return list.map(([name, o]) => {
-    const peersRaw = field(o, 'peers', 'neighbours', 'neighbors');
-    const peers = (Array.isArray(peersRaw) ? peersRaw : isObj(peersRaw) ? Object.entries(peersRaw).map(([k, v]) => (isObj(v) ? { name: k, ...v } : { name: k, state: v })) : [])
-      .filter(isObj)
-      .map((p) => ({
-        name: asText(field(p, 'name', 'address', 'addr', 'ip', 'router_id', 'routerId')),
-        state: asText(field(p, 'state')),
-        priority: asText(field(p, 'priority', 'effectivePriority', 'effective_priority')),
-        seen: asText(field(p, 'lastSeen', 'last_seen', 'lastAdvert', 'last_advert', 'age')),
-      }));
+    const peers = namedList(field(o, 'peers', 'neighbours', 'neighbors'), 'state').map((p) => ({
+      name: asText(field(p, 'name', 'address', 'addr', 'ip', 'router_id', 'routerId')),
+      state: asText(field(p, 'state')),
+      priority: asText(field(p, 'priority', 'effectivePriority', 'effective_priority')),
+      seen: asText(field(p, 'lastSeen', 'last_seen', 'lastAdvert', 'last_advert', 'age')),
+    }));
+    const trackers = namedList(field(o, 'trackers', 'track', 'track_script', 'track_scripts', 'scripts'), 'status').map((t) => ({
+      name: asText(field(t, 'name', 'script', 'interface')),
+      status: asText(field(t, 'status', 'state', 'result')),
+      weight: asText(field(t, 'weight')),
+      detail: asText(field(t, 'last_detail', 'lastDetail', 'detail', 'message', 'reason')),
+    }));
     return {
       name,
       state: asText(field(o, 'state')),
@@ -366,9 +378,19 @@ function vrrpInstances(status: unknown): VrrpInstanceView[] | null {
       effective: asText(field(o, 'effectivePriority', 'effective_priority')),
       vips: asText(field(o, 'vips', 'virtual_ipaddress', 'virtualIps', 'vip')),
       master: asText(field(o, 'master', 'masterAddress', 'master_address')),
+      since: asText(field(o, 'since', 'state_since', 'stateSince')),
       peers,
+      trackers,
     };
   });
+}
+
+/** A tracker's status: ok/up green, failing red, anything else (unknown, pending) grey. */
+function trackerClass(status: string): string {
+  const s = status.toLowerCase();
+  if (s === 'ok' || s === 'up' || s === 'success' || s === 'pass') return 'active_up';
+  if (s === 'fail' || s === 'failed' || s === 'ko' || s === 'down' || s === 'error' || s === 'fault' || s === 'timeout') return 'active_down';
+  return 'active_no_check';
 }
 
 function vrrpStateClass(state: string): string {
@@ -398,13 +420,20 @@ function renderVrrp(v: VrrpView, now: number): string {
               .map((p) => `<tr><td class="l">${esc(p.name)}</td><td class="ac ${vrrpStateClass(p.state)}">${esc(p.state)}</td><td>${esc(p.priority)}</td><td>${esc(p.seen)}</td></tr>`)
               .join('')}</tbody></table>`
           : '<p class="muted">no peer heard</p>';
+        const trackers = i.trackers.length
+          ? `<table class="mini"><thead><tr><th>tracker</th><th>status</th><th>weight</th><th>detail</th></tr></thead><tbody>${i.trackers
+              .map((t) => `<tr><td class="l">${esc(t.name)}</td><td class="ac ${trackerClass(t.status)}">${esc(t.status)}</td><td>${esc(t.weight)}</td><td class="l">${esc(t.detail)}</td></tr>`)
+              .join('')}</tbody></table>`
+          : '';
         const prio = i.priority && i.effective && i.effective !== i.priority ? `${i.priority} (effective ${i.effective})` : i.priority || i.effective;
         return (
           `<div class="vrrp"><div class="vrrp-head"><b>${esc(i.name || 'instance')}</b> <span class="state ${vrrpStateClass(i.state)}">${esc(i.state || '?')}</span></div>` +
-          `<dl><dt>priority</dt><dd>${esc(prio)}</dd>${i.vips ? `<dt>VIP</dt><dd>${esc(i.vips)}</dd>` : ''}${i.master ? `<dt>master</dt><dd>${esc(i.master)}</dd>` : ''}</dl>${peers}</div>`
+          `<dl><dt>priority</dt><dd>${esc(prio)}</dd>${i.vips ? `<dt>VIP</dt><dd>${esc(i.vips)}</dd>` : ''}${i.master ? `<dt>master</dt><dd>${esc(i.master)}</dd>` : ''}${i.since ? `<dt>since</dt><dd>${esc(i.since)}</dd>` : ''}</dl>${peers}${trackers}</div>`
         );
       })
       .join('');
+    const router = isObj(v.status) ? asText(field(v.status, 'router_id', 'routerId')) : '';
+    if (router) body = `<p>router_id <b>${esc(router)}</b></p>${body}`;
   } else {
     body = `<pre>${esc(JSON.stringify(v.status, null, 1).slice(0, 4000))}</pre>`;
   }

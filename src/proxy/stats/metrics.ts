@@ -107,7 +107,7 @@ const FRONTEND_METRICS: FieldMetric[] = [
   { name: 'warren_frontend_bytes_out_total', type: 'counter', help: 'Current total of outgoing bytes.', value: num('bout') },
   { name: 'warren_frontend_current_session_rate', type: 'gauge', help: 'Current number of sessions per second over last elapsed second.', value: num('rate') },
   { name: 'warren_frontend_max_session_rate', type: 'gauge', help: 'Maximum observed number of sessions per second.', value: num('rate_max') },
-  { name: 'warren_frontend_denied_connections_total', type: 'counter', help: 'Total number of connections refused for want of a backend.', value: num('dcon') },
+  { name: 'warren_frontend_denied_connections_total', type: 'counter', help: 'Total number of connections denied: no backend for them, or reset on a disabled address (runtime API).', value: num('dcon') },
 ];
 
 const BACKEND_METRICS: FieldMetric[] = [

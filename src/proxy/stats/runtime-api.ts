@@ -8,12 +8,29 @@
 // open (idle timeout: `set timeout cli`, 10 s by default as HAProxy's `stats timeout`).
 // `quit` closes at once. A line longer than MAX_LINE is refused and the connection closed.
 //
-// The admin commands act only through Server.setAdmin / setWeight / shutdownSessions.
+// The admin commands act only through Server.setAdmin / setWeight / shutdownSessions, and (the
+// warren extensions below) Proxy.addressGate / Proxy.shutdownSessionsTo.
+//
+// warren extensions, not in HAProxy (which has `shutdown session <id>` and `shutdown sessions
+// server <bk>/<srv>` but nothing keyed on the address a client connected to), for `warren vrrp`
+// leaving MASTER (see address-gate.ts):
+//   disable address <addr>       reset new connections accepted on local address <addr> (counted
+//                                in the frontend's `dcon`, logged once per burst); answer: empty
+//   enable address <addr>        accept them again; answer: empty (both are idempotent)
+//   shutdown sessions to <addr>  close every session whose client connected to <addr>, on every
+//                                frontend; answer: `closed N sessions to <addr>`
+//   show addresses               the disabled addresses: `# address state since_sec reset`
+// <addr> is one IPv4 or IPv6 address (IPv4-mapped IPv6 means the IPv4 address); anything else is
+// answered with an error text. The vrrp daemon sends, on leaving MASTER,
+// `disable address VIP; shutdown sessions to VIP` and then removes the VIP; on becoming MASTER,
+// `enable address VIP` before adding it.
 
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../../lib/log.js';
+import { parseAddressArg } from '../address-gate.js';
 import type { Backend } from '../backend.js';
 import type { Proxy } from '../proxy.js';
 import type { Server } from '../server.js';
@@ -288,6 +305,44 @@ function setAdmin(ctx: CliContext, sv: Server, state: 'READY' | 'DRAIN' | 'MAINT
   sv.setAdmin(state);
 }
 
+// ---- warren extensions: local addresses (see the file comment) ------------------------------
+
+function withAddress(args: string[], at: number, action: (address: string) => string): string {
+  const r = parseAddressArg(args[at]);
+  return 'error' in r ? r.error : action(r.address);
+}
+
+function disableAddress(ctx: CliContext, address: string): string {
+  if (ctx.proxy.addressGate.disable(address)) {
+    ctx.log.info({ address, via: 'runtime API' }, `runtime API: address ${address} disabled: new connections to it are reset`);
+  }
+  return '';
+}
+
+function enableAddress(ctx: CliContext, address: string): string {
+  const was = ctx.proxy.addressGate.enable(address);
+  if (was) {
+    ctx.log.info(
+      { address, via: 'runtime API', reset: was.reset, disabledMs: Date.now() - was.since },
+      `runtime API: address ${address} enabled again (${was.reset} connection${was.reset === 1 ? '' : 's'} reset while disabled)`,
+    );
+  }
+  return '';
+}
+
+function shutdownSessionsTo(ctx: CliContext, address: string): string {
+  const n = ctx.proxy.shutdownSessionsTo(address);
+  ctx.log.info({ address, killed: n, via: 'runtime API' }, `runtime API: shut down ${n} sessions to ${address}`);
+  return `closed ${n} sessions to ${address}\n`;
+}
+
+function showAddresses(ctx: CliContext): string {
+  const now = Date.now();
+  let out = '# address state since_sec reset\n';
+  for (const a of ctx.proxy.addressGate.list()) out += `${a.address} disabled ${Math.max(0, Math.floor((now - a.since) / 1000))} ${a.reset}\n`;
+  return out;
+}
+
 const SET_SERVER_USAGE =
   'usage: set server <backend>/<server> addr | agent | agent-addr | agent-port | agent-send | check-addr | check-port | fqdn | health | ssl | state | weight\n';
 
@@ -298,6 +353,18 @@ export const COMMANDS: readonly Command[] = [
     usage: "disable server (DEPRECATED)             : disable a server for maintenance (use 'set server' instead)",
     level: 'admin',
     run: (args, ctx) => adminServer(ctx, args, 2, (sv) => (setAdmin(ctx, sv, 'MAINT'), '')),
+  },
+  {
+    words: ['disable', 'address'],
+    usage: 'disable address <addr>                  : reset new connections to a local address (warren)',
+    level: 'admin',
+    run: (args, ctx) => withAddress(args, 2, (a) => disableAddress(ctx, a)),
+  },
+  {
+    words: ['enable', 'address'],
+    usage: 'enable address <addr>                   : accept connections to a disabled local address again (warren)',
+    level: 'admin',
+    run: (args, ctx) => withAddress(args, 2, (a) => enableAddress(ctx, a)),
   },
   {
     words: ['enable', 'server'],
@@ -367,6 +434,12 @@ export const COMMANDS: readonly Command[] = [
     run: (args, ctx) => adminServer(ctx, args, 2, (sv) => setWeight(sv, args[3], ctx.log)),
   },
   {
+    words: ['show', 'addresses'],
+    usage: "show addresses                          : list the local addresses disabled by 'disable address' (warren)",
+    level: 'operator',
+    run: (_args, ctx) => showAddresses(ctx),
+  },
+  {
     words: ['show', 'backend'],
     usage: 'show backend                            : list backends in the current running config',
     level: 'user',
@@ -412,6 +485,12 @@ export const COMMANDS: readonly Command[] = [
         ctx.log.info({ server: sv.id, killed: n }, `runtime API: shut down ${n} sessions on ${sv.id}`);
         return '';
       }),
+  },
+  {
+    words: ['shutdown', 'sessions', 'to'],
+    usage: 'shutdown sessions to <addr>             : kill sessions whose client connected to a local address (warren)',
+    level: 'admin',
+    run: (args, ctx) => withAddress(args, 3, (a) => shutdownSessionsTo(ctx, a)),
   },
   {
     words: ['user'],
@@ -485,8 +564,10 @@ async function prepareSocketPath(path: string): Promise<void> {
   try {
     st = fs.lstatSync(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // Under systemd RuntimeDirectory= makes /run/warren; run by hand, make it here.
+    fs.mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    return;
   }
   if (!st.isSocket()) throw new Error(`stats socket: ${path} exists and is not a socket; refusing to replace it`);
   if (await socketAlive(path)) throw new Error(`stats socket: ${path} is in use by a running process`);
