@@ -253,9 +253,8 @@ export class Instance {
   private queueTakeover(gen: number): void {
     this.queue(async () => {
       if (gen !== this.generation) return;
-      await this.deps.proxy.enable(this.vipAddresses);
-      if (gen !== this.generation) return;
-      await this.deps.vip.add();
+      // Together: a client that reaches the proxy before `enable` lands is reset and retries.
+      await Promise.all([this.deps.proxy.enable(this.vipAddresses), this.deps.vip.add()]);
       // Announce at once that we hold the VIP now (the transition's advert went out before).
       if (gen === this.generation && this.machine.state === 'MASTER') this.send('advert', this.machine.priority);
     }, 'cannot add the virtual addresses');

@@ -130,7 +130,7 @@ describe('two warren hosts, one VIP (advert_int 0.1 s)', { timeout: 180_000 }, (
   test('nopreempt: the returning old master stays BACKUP', async () => {
     await settledOnA(w);
     await Promise.all([w.stopGracefully(w.vrrp.lbA), w.stopGracefully(w.vrrp.lbB)]);
-    w.setNopreempt(true);
+    w.setMode({ nopreempt: true });
     await w.startVrrp('lbA');
     await w.waitState('lbA', 'MASTER', 5000);
     await w.startVrrp('lbB');
@@ -145,5 +145,22 @@ describe('two warren hosts, one VIP (advert_int 0.1 s)', { timeout: 180_000 }, (
     assert.deepEqual(await w.lab.vipHolders(), ['lbB']);
     assert.equal((await w.status('lbA')).instances[0]!.state, 'BACKUP');
     await w.waitServedBy('lbB', t0, 1000);
+  });
+
+  test('unicast peers instead of multicast: election, SIGTERM hand-over, preempt back', async (t) => {
+    await Promise.all([w.stopGracefully(w.vrrp.lbA), w.stopGracefully(w.vrrp.lbB)]);
+    w.setMode({ nopreempt: false, unicast: true });
+    await w.startVrrp('lbA');
+    await w.waitState('lbA', 'MASTER', 5000);
+    await w.startVrrp('lbB');
+    await w.waitState('lbB', 'BACKUP', 5000);
+    const b = (await w.status('lbB')).instances[0]!;
+    assert.deepEqual(
+      b.peers.map((p) => [p.address, p.state]),
+      [[w.lab.addr.lbA, 'MASTER']],
+    );
+    const run = await runFault(w, FAULTS.find((f) => f.name.startsWith('SIGTERM'))!);
+    t.diagnostic(`unicast, SIGTERM → client on lbB: ${run.faultMs} ms`);
+    assert.ok(run.faultMs < 2500);
   });
 });

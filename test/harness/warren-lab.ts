@@ -22,6 +22,8 @@ export interface WarrenLabOptions {
   advertInt?: number;
   /** Both hosts `state BACKUP` + `nopreempt` (default: lbA MASTER 100, lbB BACKUP 90, preempting). */
   nopreempt?: boolean;
+  /** unicast_src_ip + unicast_peer instead of multicast. */
+  unicast?: boolean;
 }
 
 export interface Served {
@@ -59,8 +61,8 @@ export class WarrenLab {
   }
 
   /** Rewrites both vrrp configs (takes effect when the daemons restart). */
-  setNopreempt(on: boolean): void {
-    this.opts.nopreempt = on;
+  setMode(mode: { nopreempt?: boolean; unicast?: boolean }): void {
+    Object.assign(this.opts, mode);
     for (const h of ['lbA', 'lbB'] as const) this.writeConfigs(h);
   }
 
@@ -144,7 +146,7 @@ vrrp_instance:
     virtual_router_id: 51
     priority: ${master ? 100 : 90}
     advert_int: ${this.opts.advertInt ?? 0.1}
-${nopreempt ? '    nopreempt: true\n' : ''}    authentication: {auth_type: HMAC-SHA256, auth_pass: "${this.secret}"}
+${nopreempt ? '    nopreempt: true\n' : ''}${this.opts.unicast ? `    unicast_src_ip: ${this.lab.addr[h]}\n    unicast_peer: [${this.lab.addr[this.other(h)]}]\n` : ''}    authentication: {auth_type: HMAC-SHA256, auth_pass: "${this.secret}"}
     virtual_ipaddress: [${this.lab.vip}/24 dev eth0]
     track_script: [chk_proxy]
     notify: ${notify}
