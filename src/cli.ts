@@ -2,6 +2,7 @@
 // warren — one CLI for both daemons and their tools.
 
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
 import { ConfigError, loadProxyConfig } from './config/load.js';
@@ -9,21 +10,32 @@ import { loadVrrpConfig, isVrrpYaml } from './config/vrrp-load.js';
 import { importHaproxyCfg } from './config/import/haproxy-cfg.js';
 import { importKeepalivedConf, looksLikeKeepalivedConf } from './config/import/keepalived-conf.js';
 import { createLogger } from './lib/log.js';
+import { runLocal } from './local.js';
 import { Proxy } from './proxy/proxy.js';
+import { reloadFromFile } from './proxy/reload.js';
 import { DaemonSetupError, VrrpDaemon } from './vrrp/daemon.js';
 import { formatStatus } from './vrrp/status-format.js';
 import type { DaemonStatus } from './vrrp/status.js';
+import { runInstallCommand } from './install.js';
 
 const USAGE = `usage: warren <command> [options]
 
 commands:
   proxy -f FILE     run the TCP load balancer (the HAProxy role) with a YAML config
   vrrp -f FILE      run the VRRP daemon (the Keepalived role) with a YAML config
+  local [-f FILE]   try it on one machine (as root): the proxy with FILE (default: the shipped
+                    config/haproxy.yaml) in front of a local 3-node RabbitMQ cluster on its
+                    127.0.0.1 servers (rabbitmq-server is installed with apt-get when missing);
+                    Ctrl-C stops both
   status [-f FILE] [--url URL] [--json]
                     print the local vrrp daemon's state (its status API: status_listen in FILE,
                     default http://127.0.0.1:8889/status)
   check -f FILE     validate a proxy or vrrp config as 'haproxy -c' does: exit 0 if valid, 2 with every error
   import FILE       convert a native haproxy.cfg or keepalived.conf to warren YAML (on stdout)
+  install [--root DIR] [--host a|b] [--prefix DIR]
+                    install the app, both systemd units, /etc/warren configs and the VRRP key
+  wait-ready (-f FILE | --url URL) [--timeout 30s] [--pid PID]
+                    wait until a daemon serves HTTP (the units' readiness check)
   help              this text
 
 options:
@@ -71,6 +83,10 @@ async function runProxy(file: string): Promise<void> {
   const log = createLogger('proxy');
   const proxy = new Proxy(config, log);
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
+  // A SIGHUP while starting must not kill the proxy (node's default): it reloads once started.
+  let hupWhileStarting = false;
+  const earlyHup = (): void => void (hupWhileStarting = true);
+  process.on('SIGHUP', earlyHup);
   try {
     await proxy.start();
   } catch (err) {
@@ -95,6 +111,13 @@ async function runProxy(file: string): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Reload in place (reload.ts): re-read and validate the file; an invalid one is logged and
+  // changes nothing. Reloads never overlap; one asked for meanwhile runs after.
+  process.on('SIGHUP', () => {
+    if (!stopping) void reloadFromFile(proxy, file, 'SIGHUP');
+  });
+  process.off('SIGHUP', earlyHup);
+  if (hupWhileStarting) void reloadFromFile(proxy, file, 'SIGHUP');
 }
 
 async function runVrrp(file: string): Promise<void> {
@@ -120,6 +143,11 @@ async function runVrrp(file: string): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // SIGHUP: reload in-process (re-read, validate, apply; an invalid file changes nothing). Set
+  // before start so an early SIGHUP cannot kill the daemon: the reload waits for the start.
+  process.on('SIGHUP', () => {
+    if (!stopping) void daemon.requestReload();
+  });
   try {
     await daemon.start();
   } catch (err) {
@@ -128,6 +156,14 @@ async function runVrrp(file: string): Promise<void> {
     await daemon.stop().catch(() => undefined);
     process.exit(1);
   }
+}
+
+/** `warren local` (src/local.ts): the shipped config unless -f. */
+async function runLocalProfile(file: string | undefined): Promise<void> {
+  const config = loadOrExit(file ?? fileURLToPath(new URL('../../config/haproxy.yaml', import.meta.url)));
+  const log = createLogger('local');
+  process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
+  process.exit(await runLocal(config, log));
 }
 
 async function runStatus(values: { file?: string | undefined; url?: string | undefined; json?: boolean | undefined }): Promise<void> {
@@ -165,6 +201,8 @@ function runImport(file: string): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // install and wait-ready parse their own options (src/install.ts).
+  if (argv[0] === 'install' || argv[0] === 'wait-ready') return runInstallCommand(argv[0], argv.slice(1));
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -184,6 +222,8 @@ async function main(argv: string[]): Promise<void> {
       return runProxy(configFile(values, command));
     case 'vrrp':
       return runVrrp(configFile(values, command));
+    case 'local':
+      return runLocalProfile(values.file);
     case 'status':
       return runStatus(values);
     case 'check': {

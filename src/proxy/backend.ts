@@ -7,15 +7,27 @@ import { TrafficCounters } from './counters.js';
 import { createBalancer } from './lb/index.js';
 import type { Balancer } from './lb/types.js';
 import { WaitQueue } from './queue.js';
-import { Server } from './server.js';
+import { Server, type ServerReconfig } from './server.js';
 import type { Session } from './session.js';
 
+/** What a reload does to the servers of a backend it keeps (computed by reload.ts' plan). */
+export interface BackendReconfig {
+  /** Servers kept (same name and address), with what changed in each. */
+  kept: ReadonlyMap<string, ServerReconfig>;
+  /** The balancer must be rebuilt (server set or order, balance, hash-type, allbackups, backup). */
+  rebalance: boolean;
+}
+
 export class Backend {
-  readonly servers: Server[];
+  /** In the config's order; a reload replaces the list (see reconfigure). */
+  servers: Server[];
   readonly counters = new TrafficCounters();
   /** Sessions waiting for any server (all usable servers are at their maxconn). */
   readonly queue = new WaitQueue<Session>();
-  private readonly balancer: Balancer;
+  private balancer: Balancer;
+  private started = false;
+  /** Removed by a reload: no new sessions come; its sessions finish. */
+  retired = false;
   /** Seconds without any usable server, and when that last began (for the stats page). */
   lastChange = Date.now();
   downSince: number | null = null;
@@ -24,7 +36,8 @@ export class Backend {
   downTransitions = 0;
 
   constructor(
-    readonly config: BackendConfig,
+    /** Replaced by a reload (reconfigure); a session keeps the one it started with. */
+    public config: BackendConfig,
     private readonly log: Logger,
   ) {
     this.servers = config.servers.map((sc, i) => new Server(sc, i, this, log));
@@ -34,7 +47,64 @@ export class Backend {
 
   /** Start health checks. */
   start(): void {
+    this.started = true;
     for (const s of this.servers) s.start();
+  }
+
+  // ---- reload -------------------------------------------------------------------------------
+
+  /**
+   * A reload keeps this backend with `config`. Servers named in `change.kept` keep their object
+   * (health, admin state, runtime weight, counters, sessions: see Server.reconfigure); the
+   * others in `config` are new (checks start as at start-up); the ones no longer there (or whose
+   * address changed) are retired: no new sessions, no checks, their open sessions finish, and
+   * sessions queued on them go to another server. Returns the new and the retired servers.
+   */
+  reconfigure(config: BackendConfig, change: BackendReconfig): { added: Server[]; removed: Server[] } {
+    const old = new Map(this.servers.map((s) => [s.config.name, s]));
+    this.config = config;
+    const next: Server[] = [];
+    const added: Server[] = [];
+    const kept: [Server, ServerReconfig][] = [];
+    config.servers.forEach((sc, i) => {
+      const k = change.kept.get(sc.name);
+      const s = k ? old.get(sc.name) : undefined;
+      if (s && k) {
+        old.delete(sc.name);
+        s.reconfigure(sc, i, k);
+        kept.push([s, k]);
+        next.push(s);
+      } else {
+        const n = new Server(sc, i, this, this.log, true);
+        added.push(n);
+        next.push(n);
+      }
+    });
+    const removed = [...old.values()];
+    for (const s of removed) s.retire();
+    this.servers = next;
+    if (change.rebalance) {
+      this.balancer = createBalancer(config.balance, config.hashType, next, { allbackups: config.allbackups });
+    } else {
+      this.balancer.update();
+    }
+    if (this.started) for (const s of added) s.start();
+    for (const [s, k] of kept) s.applyConfigAdmin(k);
+    // Sessions waiting on a removed server go elsewhere (HAProxy: "requeued").
+    for (const s of removed) {
+      let q: Session | null;
+      while ((q = s.queue.shift())) this.assign(q, s);
+    }
+    // Weights, maxconn and states may have changed: serve what waits, note availability.
+    for (const s of next) this.serverChanged(s);
+    this.noteAvailability();
+    return { added, removed };
+  }
+
+  /** Removed by a reload: no more checks; sessions (and queued ones) finish on their servers. */
+  retire(): void {
+    this.retired = true;
+    this.stop();
   }
 
   stop(): void {

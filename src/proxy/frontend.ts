@@ -16,6 +16,7 @@ import type { Logger } from '../lib/log.js';
 import { normalizeAddress, type AddressGate } from './address-gate.js';
 import type { Backend } from './backend.js';
 import { TrafficCounters } from './counters.js';
+import { Listener, tcpListenerSpecs, type ListenerOwner } from './listeners.js';
 import { Session } from './session.js';
 
 /** Connection limits shared by every frontend (global maxconn). */
@@ -67,11 +68,12 @@ function compileRule(rule: UseBackendRule, backend: Backend): CompiledRule {
   return { backend, test: negate ? (c) => !match(c) : match };
 }
 
-export class Frontend {
+export class Frontend implements ListenerOwner {
   readonly counters = new TrafficCounters();
-  private readonly servers: net.Server[] = [];
-  private readonly rules: CompiledRule[];
-  private readonly defaultBackend: Backend | null;
+  /** The listening sockets, by key (see listeners.ts); a reload keeps, adds, moves or closes them. */
+  private readonly listeners = new Map<string, Listener>();
+  private rules: CompiledRule[];
+  private defaultBackend: Backend | null;
   /** Accepted while at maxconn: paused, waiting for a slot (see the file comment). */
   private readonly waiting: net.Socket[] = [];
   private waitingHead = 0;
@@ -79,9 +81,14 @@ export class Frontend {
   denied = 0;
   readonly sessions = new Set<Session>();
   private closing = false;
+  /** Removed from the config by a reload: no listener, its sessions (and clients already
+   *  accepted, waiting for a slot) finish; `onDrained` runs when the last one is gone. */
+  retired = false;
+  onDrained: (() => void) | null = null;
 
   constructor(
-    readonly config: FrontendConfig,
+    /** Replaced by a reload (reconfigure); a session keeps the one it started with. */
+    public config: FrontendConfig,
     backends: ReadonlyMap<string, Backend>,
     readonly limit: ProcessLimit,
     private readonly log: Logger,
@@ -97,34 +104,87 @@ export class Frontend {
     return this.limit.counters;
   }
 
+  get name(): string {
+    return this.config.name;
+  }
+
   async listen(): Promise<void> {
-    const wildcardV4Ports = new Set(this.config.binds.filter((b) => b.host === '0.0.0.0').map((b) => b.port));
-    for (const bind of this.config.binds) {
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, this.onConnection);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(
-          {
-            host: bind.host,
-            port: bind.port,
-            backlog: this.config.backlog,
-            // '::' also takes IPv4 unless a separate 0.0.0.0 bind exists on the same port.
-            ipv6Only: net.isIPv6(bind.host) && wildcardV4Ports.has(bind.port),
-          },
-          () => {
-            server.off('error', reject);
-            resolve();
-          },
-        );
-      });
-      server.on('error', (err) => this.log.error({ err, frontend: this.config.name }, 'listener error'));
-      this.servers.push(server);
+    for (const spec of tcpListenerSpecs(this.config.binds, this.config.name)) {
+      if (this.listeners.has(spec.key)) continue;
+      this.attachListener(await Listener.open(spec, this.config.backlog, this.log));
     }
   }
 
-  /** The addresses actually bound (port 0 in a config resolves here). */
+  /** The addresses actually bound (port 0 in a config resolves here), in the config's order. */
   addresses(): net.AddressInfo[] {
-    return this.servers.map((s) => s.address() as net.AddressInfo);
+    const out: net.AddressInfo[] = [];
+    for (const spec of tcpListenerSpecs(this.config.binds, this.config.name)) {
+      const l = this.listeners.get(spec.key);
+      if (l) out.push(l.address());
+    }
+    return out;
+  }
+
+  // ---- reload -------------------------------------------------------------------------------
+
+  listenerKeys(): string[] {
+    return [...this.listeners.keys()];
+  }
+
+  /** One listening socket by key (the same object across reloads that keep it). */
+  listener(key: string): Listener | undefined {
+    return this.listeners.get(key);
+  }
+
+  /** Take a listening socket (kept from another frontend, or opened by a reload). */
+  attachListener(l: Listener): void {
+    this.listeners.set(l.key, l);
+    l.setOwner(this);
+  }
+
+  /** Give up a listening socket without closing it (it moves to another frontend). */
+  detachListener(key: string): Listener | null {
+    const l = this.listeners.get(key) ?? null;
+    this.listeners.delete(key);
+    return l;
+  }
+
+  /** Stop listening on one socket; its sessions go on. */
+  closeListener(key: string): void {
+    this.listeners.get(key)?.close();
+    this.listeners.delete(key);
+  }
+
+  /**
+   * A reload changed this frontend's settings: new sessions get them (maxconn, timeouts, logging,
+   * routing); running sessions keep the config they started with. The listeners are the caller's
+   * business (attach/detach/closeListener).
+   */
+  reconfigure(config: FrontendConfig, backends: ReadonlyMap<string, Backend>): void {
+    this.config = config;
+    this.rules = config.useBackend.map((r) => compileRule(r, backends.get(r.backend)!));
+    this.defaultBackend = config.defaultBackend === null ? null : backends.get(config.defaultBackend)!;
+  }
+
+  /** Removed by a reload: stop listening; sessions and clients already accepted finish. */
+  retire(onDrained: () => void): void {
+    this.retired = true;
+    this.onDrained = onDrained;
+    for (const key of [...this.listeners.keys()]) this.closeListener(key);
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    if (this.retired && this.sessions.size === 0 && this.waitingCount === 0 && this.onDrained) {
+      const done = this.onDrained;
+      this.onDrained = null;
+      done();
+    }
+  }
+
+  /** A connection from one of the listeners (ListenerOwner). */
+  accept(client: net.Socket): void {
+    this.onConnection(client);
   }
 
   private onConnection = (client: net.Socket): void => {
@@ -194,6 +254,7 @@ export class Frontend {
     }
     this.admitWaiting();
     if (this.waitingCount === 0) this.limit.released();
+    if (this.retired) this.checkDrained();
   }
 
   admitWaiting(): void {
@@ -209,6 +270,7 @@ export class Frontend {
       this.waiting.splice(0, this.waitingHead);
       this.waitingHead = 0;
     }
+    if (this.retired && this.sessions.size === 0) this.checkDrained();
   }
 
   get waitingCount(): number {
@@ -220,7 +282,8 @@ export class Frontend {
     this.closing = true;
     // close() stops listening at once; its callback would wait for every session to end, which
     // is the caller's business (graceful stop), not ours.
-    for (const s of this.servers) s.close();
+    for (const l of this.listeners.values()) l.close();
+    this.listeners.clear();
     for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.destroy();
     this.waiting.length = this.waitingHead = 0;
   }

@@ -6,7 +6,7 @@ import type { CheckConfig, ServerConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
 import type { Backend } from './backend.js';
 import { amqpCheck } from './check/amqp.js';
-import type { Transition } from './check/health.js';
+import { carryHealth, type Transition } from './check/health.js';
 import { httpCheck } from './check/http.js';
 import type { CheckResult, CheckRunner } from './check/result.js';
 import { schedulerForServer, type CheckScheduler } from './check/scheduler.js';
@@ -15,6 +15,16 @@ import { TrafficCounters } from './counters.js';
 import { slowstartWeight, type LbServer } from './lb/types.js';
 import { WaitQueue } from './queue.js';
 import type { Session } from './session.js';
+
+/** What a reload changed in a server that it keeps (see reload.ts). */
+export interface ServerReconfig {
+  /** Something the checks depend on changed: rebuild them, carrying the health over. */
+  checks: boolean;
+  /** The configured weight changed: it replaces a weight set at run time. */
+  weight: boolean;
+  /** `disabled` changed: it replaces an admin state set at run time. */
+  disabled: boolean;
+}
 
 export type AdminState = 'READY' | 'DRAIN' | 'MAINT';
 
@@ -43,8 +53,12 @@ export class Server implements LbServer {
   readonly counters = new ServerCounters();
   readonly queue = new WaitQueue<Session>();
   readonly sessionSet = new Set<Session>();
-  readonly checks: CheckScheduler | null;
+  /** Rebuilt by a reload that changes what the checks depend on (see reconfigure). */
+  checks: CheckScheduler | null;
   admin: AdminState;
+  /** Removed from the config by a reload: takes no new session; the open ones finish. */
+  retired = false;
+  private started = false;
   /** Weight set at run time (`set weight`); null: the configured weight. */
   userWeight: number | null = null;
   lastChange = Date.now();
@@ -56,25 +70,41 @@ export class Server implements LbServer {
   private slowstartTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    readonly config: ServerConfig,
-    readonly index: number,
+    /** Replaced by a reload (reconfigure); the address never changes (a new address is a new server). */
+    public config: ServerConfig,
+    /** Position in the backend (stats `sid`); a reload may move it. */
+    public index: number,
     readonly backend: Backend,
     private readonly log: Logger,
+    /** Added by a reload: check at once instead of at the start-up spread, so that a server
+     *  that does not answer leaves the rotation in `fall` checks, not after `inter`. */
+    addedByReload = false,
   ) {
     this.admin = config.disabled ? 'MAINT' : 'READY';
-    this.checks = config.check
-      ? schedulerForServer(config, {
-          runner: checkRunnerFor(backend.config.check),
-          timeouts: backend.config.timeouts,
-          initialDelayMs: backend.config.servers.length > 0 ? Math.floor((config.inter * index) / backend.config.servers.length) : 0,
-          events: {
-            onResult: (result) => this.onCheckResult(result),
-            onTransition: (t) => this.onTransition(t),
-            onError: (err) => this.log.error({ err, server: this.id }, 'health-check handler failed'),
-          },
-        })
-      : null;
-    if (this.checks && config.disabled) this.checks.pause();
+    this.checks = config.check ? this.makeChecks(addedByReload ? 0 : this.spreadDelay(), undefined) : null;
+  }
+
+  /** HAProxy's start-up spread: the first check of server i of n at i/n of `inter`. */
+  private spreadDelay(): number {
+    const n = this.backend.config.servers.length;
+    return n > 0 ? Math.floor((this.config.inter * this.index) / n) : 0;
+  }
+
+  private makeChecks(initialDelayMs: number, health: number | undefined): CheckScheduler {
+    const maint = this.admin === 'MAINT';
+    const checks = schedulerForServer(maint === this.config.disabled ? this.config : { ...this.config, disabled: maint }, {
+      runner: checkRunnerFor(this.backend.config.check),
+      timeouts: this.backend.config.timeouts,
+      initialDelayMs,
+      ...(health !== undefined ? { health } : {}),
+      events: {
+        onResult: (result) => this.onCheckResult(result),
+        onTransition: (t) => this.onTransition(t),
+        onError: (err) => this.log.error({ err, server: this.id }, 'health-check handler failed'),
+      },
+    });
+    if (maint) checks.pause();
+    return checks;
   }
 
   get id(): string {
@@ -82,12 +112,78 @@ export class Server implements LbServer {
   }
 
   start(): void {
+    this.started = true;
     this.checks?.start();
   }
 
   stop(): void {
     this.checks?.stop();
     if (this.slowstartTimer) clearTimeout(this.slowstartTimer);
+  }
+
+  // ---- reload -------------------------------------------------------------------------------
+
+  /**
+   * A reload keeps this server (same backend, name and address) with `config`. What it has
+   * learned and what operators did stay: health (the checks go on where they were, or are
+   * rebuilt with the health carried over when their settings changed), admin state and runtime
+   * weight (unless the config's own `disabled`/`weight` changed: the newest intent wins, as
+   * HAProxy's server-state-file does), counters, sessions and queue. The backend re-balances
+   * afterwards; `applyConfigAdmin()` then applies a changed `disabled`.
+   */
+  reconfigure(config: ServerConfig, index: number, change: ServerReconfig): void {
+    const wasUp = this.up;
+    this.config = config;
+    this.index = index;
+    if (change.weight && this.userWeight !== null) {
+      this.log.warn(
+        { server: this.id, weight: config.weight, runtimeWeight: this.userWeight },
+        `Server ${this.id}: the config's weight changed to ${config.weight}; it replaces the weight ${this.userWeight} set at run time.`,
+      );
+      this.userWeight = null;
+    }
+    if (change.checks) this.rebuildChecks();
+    if (this.up !== wasUp) {
+      this.noteTransition({ to: this.up ? 'UP' : 'DOWN' } as Transition);
+      this.log.warn({ server: this.id, state: this.up ? 'UP' : 'DOWN', reason: 'reload' }, `Server ${this.id} is ${this.up ? 'UP' : 'DOWN'}, reason: reload (${config.check ? 'checks changed' : 'checks removed'}).`);
+    }
+  }
+
+  /** After reconfigure(): a `disabled` that changed in the config replaces the admin state. */
+  applyConfigAdmin(change: ServerReconfig): void {
+    if (!change.disabled) return;
+    const want: AdminState = this.config.disabled ? 'MAINT' : 'READY';
+    if (want !== this.admin) this.setAdmin(want);
+  }
+
+  private rebuildChecks(): void {
+    const prev = this.checks;
+    if (!this.config.check) {
+      prev?.stop();
+      this.checks = null;
+      return;
+    }
+    let delay = this.spreadDelay();
+    let health: number | undefined;
+    if (prev) {
+      const m = prev.machine;
+      if (!m.maint) health = carryHealth(m, this.config.rise, this.config.fall);
+      // No re-check storm: the next check comes when the previous scheduler had it due (at once
+      // if one was in flight: its answer is dropped with the old scheduler).
+      const due = prev.nextCheckAt;
+      const longest = Math.max(this.config.inter, this.config.downinter);
+      delay = due === null ? 0 : Math.max(0, Math.min(longest, Math.round(due - performance.now())));
+      prev.stop();
+    }
+    this.checks = this.makeChecks(delay, health);
+    if (prev) this.checks.inherit(prev);
+    if (this.started) this.checks.start();
+  }
+
+  /** Removed by a reload: no new sessions, no more checks; the open sessions finish. */
+  retire(): void {
+    this.retired = true;
+    this.stop();
   }
 
   // ---- what the balancer sees ---------------------------------------------------------------
@@ -102,7 +198,7 @@ export class Server implements LbServer {
   }
 
   get usable(): boolean {
-    return this.admin === 'READY' && this.up;
+    return this.admin === 'READY' && this.up && !this.retired;
   }
 
   get weight(): number {
@@ -157,7 +253,11 @@ export class Server implements LbServer {
   }
 
   sessionEnded(session: Session): void {
-    if (this.sessionSet.delete(session)) this.counters.sessionEnded();
+    if (!this.sessionSet.delete(session)) return;
+    this.counters.sessionEnded();
+    if (this.retired && this.counters.cur === 0) {
+      this.log.info({ server: this.id }, `Server ${this.id} (removed by a reload): its last session ended.`);
+    }
   }
 
   // ---- passive health (observe layer4) ------------------------------------------------------

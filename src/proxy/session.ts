@@ -7,6 +7,7 @@
 // high-water marks however slow either side reads.
 
 import * as net from 'node:net';
+import type { BackendConfig, FrontendConfig } from '../config/types.js';
 import { normalizeAddress } from './address-gate.js';
 import type { Backend } from './backend.js';
 import type { Frontend } from './frontend.js';
@@ -66,19 +67,24 @@ export class Session implements Queueable {
   /** The local address the client connected to (normalised: no `::ffff:` prefix), for
    *  `shutdown sessions to <addr>`. Read once at accept, never on the data path. */
   readonly localAddress: string;
+  /** The settings this session started with: a reload applies to new sessions only. */
+  private readonly feConfig: FrontendConfig;
+  private readonly beConfig: BackendConfig;
 
   constructor(
     readonly frontend: Frontend,
     readonly backend: Backend,
     readonly client: net.Socket,
   ) {
+    this.feConfig = frontend.config;
+    this.beConfig = backend.config;
     this.clientAddr = client.remoteAddress ?? '?';
     this.clientPort = client.remotePort ?? 0;
     this.localAddress = normalizeAddress(client.localAddress);
     client.on('error', this.onClientError);
     client.on('close', this.onClientClose);
     client.on('timeout', this.onClientTimeout);
-    const t = frontend.config.timeouts;
+    const t = this.feConfig.timeouts;
     if (t.client !== null) client.setTimeout(t.client);
   }
 
@@ -96,7 +102,8 @@ export class Session implements Queueable {
   waitInQueue(queue: WaitQueue<Session>, timeoutMs: number | null): void {
     this.phase = 'Q';
     queue.push(this);
-    if (timeoutMs !== null) this.queueTimer = setTimeout(this.onQueueTimeout, timeoutMs);
+    // Moved from one queue to another (its server went away): the deadline stays the first one.
+    if (timeoutMs !== null && this.queueTimer === null) this.queueTimer = setTimeout(this.onQueueTimeout, timeoutMs);
   }
 
   private onQueueTimeout = (): void => {
@@ -120,7 +127,7 @@ export class Session implements Queueable {
     this.server = server;
     this.phase = 'C';
     this.connectStart = performance.now();
-    const be = this.backend.config;
+    const be = this.beConfig;
     const sock = net.connect({
       host: server.config.host,
       port: server.config.port,
@@ -143,8 +150,8 @@ export class Session implements Queueable {
     this.tConnected = performance.now() - this.connectStart;
     this.phase = 'D';
     server.connectSucceeded();
-    const be = this.backend.config;
-    const fe = this.frontend.config;
+    const be = this.beConfig;
+    const fe = this.feConfig;
     // In TCP mode HAProxy applies `timeout tunnel`, when set, to both sides once connected.
     const tunnel = be.timeouts.tunnel ?? fe.timeouts.tunnel;
     sock.setTimeout(tunnel ?? be.timeouts.server ?? 0);
@@ -173,7 +180,7 @@ export class Session implements Queueable {
     this.dropServerSocket();
     const hard = !timedOut && (err?.code === 'ECONNREFUSED' || err?.code === 'ECONNRESET');
     server.connectFailed(hard);
-    const be = this.backend.config;
+    const be = this.beConfig;
     if (this.retriesDone >= be.retries || this.clientClosed) {
       this.abort(timedOut ? 's' : 'S');
       return;
@@ -195,12 +202,12 @@ export class Session implements Queueable {
   }
 
   private shouldRedispatch(hard: boolean): boolean {
-    const interval = this.backend.config.redispatch;
+    const interval = this.beConfig.redispatch;
     if (interval === null) return false;
     // The server was marked DOWN meanwhile, or it refused outright (nothing listens): asking it
     // again only delays the client. HAProxy would retry it after 1 s; warren moves on at once.
     if (!this.server!.usable || hard) return true;
-    const retries = this.backend.config.retries;
+    const retries = this.beConfig.retries;
     if (interval > 0) return this.retriesDone % interval === 0;
     return this.retriesDone === retries + 1 + interval; // -1: the last retry
   }
@@ -252,13 +259,13 @@ export class Session implements Queueable {
   private onClientEnd = (): void => {
     this.clientEnded = true;
     this.serverSocket?.end();
-    const fin = this.frontend.config.timeouts.clientFin;
+    const fin = this.feConfig.timeouts.clientFin;
     if (fin !== null) this.client.setTimeout(fin);
   };
 
   private onServerEnd = (): void => {
     this.client.end();
-    const fin = this.backend.config.timeouts.serverFin;
+    const fin = this.beConfig.timeouts.serverFin;
     if (fin !== null) this.serverSocket?.setTimeout(fin);
   };
 

@@ -60,7 +60,6 @@ const LOG_EVERY_MS = 10_000;
 
 export class Instance {
   readonly name: string;
-  readonly config: VrrpInstanceConfig;
   readonly machine: VrrpMachine;
   readonly counters: InstanceCounters = { advertsReceived: 0, standbysReceived: 0, advertsSent: 0, standbysSent: 0, becameMaster: 0, dropped: {} };
   /** Wall-clock time of the last state change, and why. */
@@ -69,6 +68,10 @@ export class Instance {
   effective: EffectivePriority | null = null;
 
   private readonly deps: InstanceDeps;
+  /** Replaced by a reload (updateConfig) with one of the same identity (reload.ts). */
+  private _config: VrrpInstanceConfig;
+  /** Notifiers replaced by a reload, drained at stop (a hook may still be running). */
+  private readonly retiredNotifiers: Notifier[] = [];
   private readonly log: Logger;
   private readonly seq = new SequenceGenerator();
   private readonly replay = new ReplayGuard();
@@ -87,7 +90,7 @@ export class Instance {
 
   constructor(deps: InstanceDeps, initial: EffectivePriority) {
     this.deps = deps;
-    this.config = deps.config;
+    this._config = deps.config;
     this.name = deps.config.name;
     this.log = deps.log.child({ instance: this.name });
     this.vipAddresses = deps.config.virtualIpaddresses.map((v) => v.address);
@@ -110,6 +113,39 @@ export class Instance {
             this.log.warn({ master: address }, "the master's daemon is gone (its liveness link closed)");
             this.run(this.machine.peerGone(this.deps.now(), address));
           });
+  }
+
+  get config(): VrrpInstanceConfig {
+    return this._config;
+  }
+
+  // ---- reload (daemon.ts, reload.ts): changes applied to a running instance, never a restart --
+
+  /** The new config of a reload; its identity (reload.ts identityChanges) must be the same. */
+  updateConfig(config: VrrpInstanceConfig): void {
+    if (config.name !== this.name || config.vrid !== this._config.vrid) throw new Error(`instance ${this.name}: updateConfig with another identity`);
+    this._config = config;
+  }
+
+  /** nopreempt / preempt_delay changed: through the machine's setters (no transition unless the
+   *  change itself allows a preemption now). */
+  setPreempt(nopreempt: boolean, preemptDelayMs: number): void {
+    const now = this.deps.now();
+    // The delay first, so that turning preemption on already uses the new delay.
+    this.run(this.machine.setPreemptDelay(now, preemptDelayMs));
+    this.run(this.machine.setPreempt(now, !nopreempt));
+  }
+
+  /** New notify hooks: later transitions run them; hooks already queued finish on the old one. */
+  setNotifier(notifier: Notifier): void {
+    if (notifier === this.deps.notifier) return;
+    this.retiredNotifiers.push(this.deps.notifier);
+    this.deps.notifier = notifier;
+  }
+
+  /** A new proxy_socket. */
+  setProxyLink(proxy: ProxyLink): void {
+    this.deps.proxy = proxy;
   }
 
   /** Has this instance heard authentic adverts from `address`? (The liveness listener asks.) */
@@ -149,8 +185,8 @@ export class Instance {
   }
 
   /** Wait (bounded by the notifier's own timeouts) for queued notify hooks. */
-  drainNotify(): Promise<void> {
-    return this.deps.notifier.drain();
+  async drainNotify(): Promise<void> {
+    await Promise.all([this.deps.notifier, ...this.retiredNotifiers.splice(0)].map((n) => n.drain()));
   }
 
   /** A datagram whose vrid is ours. */

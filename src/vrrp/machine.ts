@@ -189,13 +189,14 @@ export class VrrpMachine {
   readonly address: string;
   readonly advertIntervalMs: number;
   readonly initialState: 'MASTER' | 'BACKUP';
-  readonly preempt: boolean;
-  readonly preemptDelayMs: number;
   readonly fastFailover: boolean;
   readonly announceStandby: boolean;
 
   private _state: VrrpState = 'INIT';
   private _priority: number;
+  /** keepalived's !nopreempt and preempt_delay: changed at run time by a reload (setPreempt*). */
+  private _preempt: boolean;
+  private _preemptDelayMs: number;
   private _fault = false;
   private masterAdverIntervalMs: number;
   private master: PeerInfo | null = null;
@@ -219,8 +220,8 @@ export class VrrpMachine {
     this.advertIntervalMs = opts.advertIntervalMs;
     this.masterAdverIntervalMs = opts.advertIntervalMs;
     this.initialState = opts.initialState ?? 'BACKUP';
-    this.preempt = opts.preempt ?? true;
-    this.preemptDelayMs = delay;
+    this._preempt = opts.preempt ?? true;
+    this._preemptDelayMs = delay;
     this.fastFailover = opts.fastFailover ?? true;
     this.announceStandby = opts.announceStandby ?? this.fastFailover;
   }
@@ -230,6 +231,14 @@ export class VrrpMachine {
   }
   get priority(): number {
     return this._priority;
+  }
+  /** false = keepalived `nopreempt`. */
+  get preempt(): boolean {
+    return this._preempt;
+  }
+  /** keepalived `preempt_delay`, ms. */
+  get preemptDelayMs(): number {
+    return this._preemptDelayMs;
   }
   get fault(): boolean {
     return this._fault;
@@ -365,6 +374,44 @@ export class VrrpMachine {
     return this.enterBackup(now, 'fault-cleared', this.masterDownIntervalMs);
   }
 
+  /**
+   * `nopreempt` turned off (preempt = true) or on at run time (a reload). Turning preemption on in
+   * a BACKUP that follows a live lower-priority master acts as hearing that master now: with
+   * fastFailover it takes over at once (or starts preempt_delay); RFC timing: the master's next
+   * advert is discarded and the Master_Down_Timer runs out. Turning it off cancels a running
+   * preempt_delay window. Never a transition otherwise.
+   */
+  setPreempt(now: number, preempt: boolean): Action[] {
+    if (preempt === this._preempt) return [];
+    this._preempt = preempt;
+    if (!preempt) {
+      this.resetPreemptDelay();
+      return [];
+    }
+    return this.preemptLowerMaster(now);
+  }
+
+  /**
+   * `preempt_delay` changed at run time (a reload), ms >= 0. A window already running keeps its
+   * start and gets the new length (it may thereby be over at once); then, as in setPreempt(), a
+   * BACKUP following a live lower-priority master preempts if it now may.
+   */
+  setPreemptDelay(now: number, delayMs: number): Action[] {
+    if (!(Number.isFinite(delayMs) && delayMs >= 0)) throw new RangeError(`preemptDelayMs must be >= 0, got ${delayMs}`);
+    const old = this._preemptDelayMs;
+    if (delayMs === old) return [];
+    this._preemptDelayMs = delayMs;
+    if (this.preemptFrom !== null) {
+      const startedAt = this.preemptFrom - old;
+      if (delayMs === 0) this.resetPreemptDelay();
+      else {
+        this.preemptFrom = startedAt + delayMs;
+        if (this.fastFailover) this.timers.preempt = this.preemptFrom;
+      }
+    }
+    return this.preemptLowerMaster(now);
+  }
+
   // ---- transitions --------------------------------------------------------------------------
 
   private enterMaster(now: number, reason: TransitionReason): Action[] {
@@ -450,6 +497,18 @@ export class VrrpMachine {
       return actions;
     }
     return [...actions, ...this.enterMaster(now, 'preempt')];
+  }
+
+  /** fastFailover BACKUP: take over from (or start preempt_delay against) a live lower master. */
+  private preemptLowerMaster(now: number): Action[] {
+    if (this._state !== 'BACKUP' || !this.fastFailover || !this._preempt) return [];
+    const m = this.liveMaster(now);
+    if (!m || m.priority >= this._priority) return [];
+    if (this._preemptDelayMs > 0 && !this.preemptAllowed(now)) {
+      this.startPreemptDelay(now);
+      return [];
+    }
+    return this.enterMaster(now, 'preempt');
   }
 
   private startPreemptDelay(now: number): void {

@@ -191,6 +191,27 @@ ${nopreempt ? '    nopreempt: true\n' : ''}${this.opts.unicast ? `    unicast_sr
     await p.exited;
   }
 
+  /**
+   * Rewrites h's vrrp config through `edit` (default: unchanged) and sends the daemon SIGHUP.
+   * Resolves with the log line that ends the reload: 'configuration reloaded' (possibly with
+   * ': nothing to change') or 'reload refused: ...'.
+   */
+  async reloadVrrp(h: LbHost, edit: (text: string) => string = (t) => t, timeoutMs = 5000): Promise<string> {
+    const file = this.configFile(h, 'vrrp');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    const p = this.vrrp[h];
+    if (!p) throw new Error(`no vrrp daemon running in ${h}`);
+    const mark = p.mark();
+    p.kill('SIGHUP');
+    return p.waitForLine(/"msg":"(configuration reloaded|reload refused)/, timeoutMs, mark);
+  }
+
+  /** The vrrp daemon log lines of h from line `since` on that record a state transition. */
+  transitions(h: LbHost, since = 0): string[] {
+    const p = this.vrrp[h];
+    return p ? p.lines().slice(since).filter((l) => /"msg":"[A-Z]+ -> [A-Z]+"/.test(l)) : [];
+  }
+
   clientEvents(): ClientEvent[] {
     return this.client ? parseClientEvents(this.client.lines()) : [];
   }

@@ -858,3 +858,106 @@ test('peerGone of a peer that is not our master changes nothing; a MASTER ignore
   assert.deepEqual(net.masters(), ['a']);
   assert.equal(net.node('c').m.state, 'BACKUP');
 });
+
+// ---- run-time changes of nopreempt / preempt_delay (a reload) --------------------------------
+
+test('[fast] setPreempt(true) at run time: a nopreempt BACKUP following a lower master takes over at once', () => {
+  const net = new Net();
+  net.add('a', { ...A, priority: 100, preempt: false });
+  net.add('b', { ...B, priority: 90 });
+  net.start('b');
+  net.run(10_000);
+  net.start('a');
+  net.advance(5000);
+  assert.deepEqual(net.masters(), ['b']);
+  const n = net.node('a');
+  const acts = n.m.setPreempt(net.t, true);
+  assert.equal(n.m.preempt, true);
+  assert.deepEqual(
+    acts.map((x) => x.type),
+    ['sendAdvert', 'becomeMaster', 'notify'],
+  );
+  const notify = acts.find((x) => x.type === 'notify');
+  assert.equal(notify?.type === 'notify' && notify.reason, 'preempt');
+});
+
+test('[RFC] setPreempt(true) at run time: the next lower advert is discarded, the down timer runs out', () => {
+  const net = new Net();
+  net.add('a', { ...A, priority: 100, preempt: false, fastFailover: false });
+  net.add('b', { ...B, priority: 90, fastFailover: false });
+  net.start('b');
+  net.run(10_000);
+  net.start('a');
+  net.advance(5000);
+  const at = net.t;
+  assert.deepEqual(net.node('a').m.setPreempt(at, true), []);
+  net.advance(10_000);
+  const took = net.when('a', 'MASTER', at)!;
+  assert.ok(took.t - at <= masterDownIntervalMs(100, I) + I, `took over after ${took.t - at} ms`);
+  assert.deepEqual(net.masters(), ['a']);
+});
+
+test('setPreempt(false) at run time cancels a running preempt_delay: the lower master keeps the role', () => {
+  const net = new Net();
+  net.add('a', { ...A, priority: 100, preemptDelayMs: 5000 });
+  net.add('b', { ...B, priority: 90 });
+  net.start('b');
+  net.run(10_000);
+  net.start('a');
+  net.advance(2000);
+  assert.ok(net.node('a').m.snapshot().preemptAllowedAt !== null);
+  assert.deepEqual(net.node('a').m.setPreempt(net.t, false), []);
+  assert.equal(net.node('a').m.snapshot().preemptAllowedAt, null);
+  net.advance(30_000);
+  assert.deepEqual(net.masters(), ['b']);
+  assert.equal(net.when('a', 'MASTER'), undefined);
+});
+
+test('setPreempt / setPreemptDelay with the current value, or on a MASTER, do nothing', () => {
+  const net = new Net();
+  net.add('a', { ...A, priority: 100 });
+  net.add('b', { ...B, priority: 90 });
+  net.start('a', 'b');
+  net.run(10_000);
+  const a = net.node('a').m;
+  const b = net.node('b').m;
+  assert.deepEqual(a.setPreempt(net.t, true), []);
+  assert.deepEqual(a.setPreemptDelay(net.t, 0), []);
+  assert.deepEqual(a.setPreempt(net.t, false), []);
+  assert.deepEqual(a.setPreemptDelay(net.t, 3000), []);
+  assert.equal(a.preempt, false);
+  assert.equal(a.preemptDelayMs, 3000);
+  // b follows a higher master: nothing to preempt.
+  assert.deepEqual(b.setPreemptDelay(net.t, 1000), []);
+  assert.deepEqual(b.setPreempt(net.t, false), []);
+  assert.deepEqual(b.setPreempt(net.t, true), []);
+  assertStableSingleMaster(net, 'a', 5000);
+  assert.throws(() => a.setPreemptDelay(net.t, -1), RangeError);
+});
+
+test('[fast] setPreemptDelay at run time: a running window keeps its start and gets the new length', () => {
+  for (const [newDelay, expectAt] of [
+    [1000, 'now'], // already over: preempt at once
+    [10_000, 'later'], // longer: preempt at start + 10 s
+  ] as const) {
+    const net = new Net();
+    net.add('a', { ...A, priority: 100, preemptDelayMs: 5000 });
+    net.add('b', { ...B, priority: 90 });
+    net.start('b');
+    net.run(10_000);
+    net.start('a');
+    net.advance(3000);
+    const started = net.node('a').m.snapshot().preemptAllowedAt! - 5000;
+    const at = net.t;
+    const acts = net.node('a').m.setPreemptDelay(at, newDelay);
+    if (expectAt === 'now') {
+      assert.ok(acts.some((x) => x.type === 'becomeMaster'), 'took over at once');
+    } else {
+      assert.deepEqual(acts, []);
+      assert.equal(net.node('a').m.snapshot().preemptAllowedAt, started + newDelay);
+      net.advance(20_000);
+      assert.equal(net.when('a', 'MASTER')?.t, started + newDelay);
+      assert.deepEqual(net.masters(), ['a']);
+    }
+  }
+});

@@ -41,6 +41,9 @@ export interface HealthOptions {
   errorLimit?: number;
   /** `on-error` (HAProxy's default fastinter). */
   onError?: OnErrorMode;
+  /** Start at this health instead of initState's (a reload that rebuilds the checks of a server
+   *  carries its health over: see carryHealth()). Ignored in maintenance. */
+  health?: number;
 }
 
 /** What made the server change state. */
@@ -159,11 +162,19 @@ export class HealthMachine {
     this.errorLimit = Math.max(1, opts.errorLimit ?? 10);
     this.onError = opts.onError ?? 'fastinter';
     this._maint = opts.maint ?? false;
-    this._health = this._maint ? 0 : initialHealth(this.initState, this.rise, this.fall);
+    this._health = this._maint
+      ? 0
+      : opts.health !== undefined
+        ? Math.max(0, Math.min(this.rise + this.fall - 1, Math.floor(opts.health)))
+        : initialHealth(this.initState, this.rise, this.fall);
     this._state = this._health >= this.rise ? 'UP' : 'DOWN';
   }
 
-  static fromServer(s: Pick<ServerConfig, 'rise' | 'fall' | 'disabled' | 'observeLayer4' | 'errorLimit' | 'onError'>, initState?: InitState): HealthMachine {
+  static fromServer(
+    s: Pick<ServerConfig, 'rise' | 'fall' | 'disabled' | 'observeLayer4' | 'errorLimit' | 'onError'>,
+    initState?: InitState,
+    health?: number,
+  ): HealthMachine {
     return new HealthMachine({
       rise: s.rise,
       fall: s.fall,
@@ -172,6 +183,7 @@ export class HealthMachine {
       errorLimit: s.errorLimit,
       onError: s.onError,
       ...(initState ? { initState } : {}),
+      ...(health !== undefined ? { health } : {}),
     });
   }
 
@@ -343,4 +355,22 @@ export class HealthMachine {
           : 'leaving maintenance';
     return { from, to: next, cause, reason, result, label: this.label };
   }
+}
+
+/**
+ * The health a server keeps when a reload changes its rise/fall (or anything that rebuilds its
+ * checks): the same state (UP stays UP, DOWN stays DOWN), and the same progress through it —
+ * failed checks counted so far while going down, passed checks so far while going up — clamped
+ * to the new thresholds. Fully UP stays fully UP, fully DOWN stays fully DOWN.
+ */
+export function carryHealth(old: { health: number; rise: number; fall: number }, rise: number, fall: number): number {
+  const oldMax = old.rise + old.fall - 1;
+  const max = rise + fall - 1;
+  if (old.health >= old.rise) {
+    if (old.health >= oldMax) return max;
+    // Going down: `oldMax - health` failures seen; keep them, but stay UP.
+    return Math.max(rise, Math.min(max, max - (oldMax - old.health)));
+  }
+  // DOWN: `health` passes seen; keep them, but stay DOWN.
+  return Math.max(0, Math.min(rise - 1, old.health));
 }

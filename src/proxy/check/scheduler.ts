@@ -168,6 +168,18 @@ export class CheckScheduler {
     return this.machine.label;
   }
 
+  /**
+   * A reload rebuilt this server's checks (new rise/fall, intervals, check type...): take over
+   * what the stats show of the previous scheduler — its last result, check count, and the health
+   * counters (chkfail, chkdown, hanafail). The health itself is passed to the new machine.
+   */
+  inherit(prev: CheckScheduler): void {
+    this._lastResult = prev._lastResult;
+    this._lastCheckStart = prev._lastCheckStart;
+    this._checksRun = prev._checksRun;
+    Object.assign(this.machine.counters, prev.machine.counters);
+  }
+
   /** Schedule the first check (spread within the first interval). Idempotent. */
   start(): void {
     if (this.started || this.stopped) return;
@@ -371,6 +383,8 @@ export interface ServerCheckOptions {
   initialDelayMs?: number;
   spreadChecks?: number;
   initState?: InitState;
+  /** Start at this health (a reload carrying a server's health over to rebuilt checks). */
+  health?: number;
   /** Override the target (e.g. the http check's management port resolved by the caller). */
   target?: { host: string; port: number };
 }
@@ -382,7 +396,7 @@ export function schedulerForServer(server: ServerConfig, opts: ServerCheckOption
     runner: opts.runner,
     timeoutMs: checkTimeout(opts.timeouts, server.inter),
     intervals: { inter: server.inter, fastinter: server.fastinter, downinter: server.downinter },
-    machine: HealthMachine.fromServer(server, opts.initState),
+    machine: HealthMachine.fromServer(server, opts.initState, opts.health),
     ...(opts.events ? { events: opts.events } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.random ? { random: opts.random } : {}),

@@ -25,6 +25,7 @@ import type { StatsConfig } from '../../config/types.js';
 import type { Logger } from '../../lib/log.js';
 import type { Backend } from '../backend.js';
 import { TrafficCounters } from '../counters.js';
+import { statsListenerSpecs, type ListenerSpec } from '../listeners.js';
 import type { Proxy } from '../proxy.js';
 import type { Server } from '../server.js';
 import { renderCsv } from './csv.js';
@@ -66,9 +67,26 @@ export interface StatsHttpCounters {
   errors: number;
 }
 
+/** A reload's change of a running stats section, bound but not yet in effect (see prepare). */
+export interface PreparedStats {
+  /** Switch to the new settings, close the binds that are gone, then bind the deferred ones
+   *  (a failure there is logged: the section runs without that bind). */
+  commit(): Promise<void>;
+  /** Abandon: close what prepare bound. */
+  rollback(): Promise<void>;
+}
+
 export interface StatsHttpHandle {
+  /** The section's name (its identity across reloads). */
+  readonly name: string;
   close(): Promise<void>;
   addresses(): AddressInfo[];
+  /**
+   * Reload: bind the sockets `cfg` adds (except the keys in `defer`, which must wait until
+   * another listener on their port has closed: commit binds them); throws, having bound
+   * nothing, if one cannot be bound. Unchanged binds keep their sockets.
+   */
+  prepare(cfg: StatsConfig, opts: StatsHttpOptions, defer?: ReadonlySet<string>): Promise<PreparedStats>;
   readonly counters: StatsHttpCounters;
   /** Connections, bytes and rate of this listener (the stats section's FRONTEND/BACKEND rows). */
   readonly traffic: TrafficCounters;
@@ -362,7 +380,16 @@ const HTML_HEADERS = {
   'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 };
 
-export async function startStatsHttp(cfg: StatsConfig, proxy: Proxy, log: Logger, opts: StatsHttpOptions = {}): Promise<StatsHttpHandle> {
+export async function startStatsHttp(
+  initialCfg: StatsConfig,
+  proxy: Proxy,
+  log: Logger,
+  opts: StatsHttpOptions = {},
+  /** Binds not to open now (a reload opens them later: see PreparedStats). */
+  defer: ReadonlySet<string> = new Set(),
+): Promise<StatsHttpHandle> {
+  // The settings can change on reload (prepare/commit below); the handlers read them per request.
+  let cfg = initialCfg;
   const counters: StatsHttpCounters = {
     requests: 0,
     malformed: 0,
@@ -380,17 +407,25 @@ export async function startStatsHttp(cfg: StatsConfig, proxy: Proxy, log: Logger
   const headersTimeout = opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS;
   const requestTimeout = Math.max(opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, headersTimeout);
   const host = acquireHost(opts.hostIntervalMs);
-  const vrrp = startVrrpPoller(opts.vrrpStatusUrl, 2000);
+  let vrrpUrl = opts.vrrpStatusUrl;
+  let vrrp = startVrrpPoller(vrrpUrl, 2000);
   // A section with only `monitor-uri` (no `stats enable`) serves nothing but the monitor URI.
-  const statsEnabled = cfg.enabled;
-  const adminPossible = cfg.admin && cfg.auth.length > 0;
-  if (cfg.admin && cfg.auth.length === 0) {
-    log.warn({ section: cfg.name }, `stats section '${cfg.name}': 'stats admin' needs 'stats auth'; admin actions stay disabled`);
-  }
+  let statsEnabled = false;
+  let adminPossible = false;
+  let realm = '';
+  const applySettings = (c: StatsConfig): void => {
+    cfg = c;
+    statsEnabled = c.enabled;
+    adminPossible = c.admin && c.auth.length > 0;
+    if (c.admin && c.auth.length === 0) {
+      log.warn({ section: c.name }, `stats section '${c.name}': 'stats admin' needs 'stats auth'; admin actions stay disabled`);
+    }
+    realm = c.realm.replace(/["\\]/g, (ch) => `\\${ch}`);
+  };
+  applySettings(cfg);
   registry.set(cfg.name, traffic);
   const section = cfg.name;
   const statsCounters = (name: string): TrafficCounters | undefined => registry.get(name);
-  const realm = cfg.realm.replace(/["\\]/g, (c) => `\\${c}`);
 
   const send = (req: http.IncomingMessage, res: http.ServerResponse, status: number, headers: http.OutgoingHttpHeaders, body: string | Buffer): void => {
     // A string body goes to res.end() as it is: node then sends the head and the body in one
@@ -548,25 +583,28 @@ export async function startStatsHttp(cfg: StatsConfig, proxy: Proxy, log: Logger
     setTimeout(() => socket.destroy(), 1000).unref();
   };
 
-  const servers: http.Server[] = [];
+  /** The listening sockets, by key (listeners.ts). */
+  const servers = new Map<string, http.Server>();
+  let closed = false;
+  const closeServer = (s: http.Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
   const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
     if (registry.get(cfg.name) === traffic) registry.delete(cfg.name);
     vrrp.stop();
-    await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          }),
-      ),
-    );
-    servers.length = 0;
+    const all = [...servers.values()];
+    servers.clear();
+    await Promise.all(all.map(closeServer));
     await releaseHost();
   };
 
-  try {
-    for (const bind of cfg.binds) {
+  const openBind = async (spec: ListenerSpec): Promise<http.Server> => {
+    const bind = spec.bind;
+    {
       const server = http.createServer(
         {
           maxHeaderSize: MAX_HEADER_BYTES,
@@ -600,23 +638,90 @@ export async function startStatsHttp(cfg: StatsConfig, proxy: Proxy, log: Logger
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen({ host: bind.host, port: bind.port, ipv6Only: false }, () => {
+        server.listen({ host: bind.host, port: bind.port, ipv6Only: spec.ipv6Only }, () => {
           server.off('error', reject);
           resolve();
         });
       });
       server.on('error', (err) => log.error({ err, section }, 'stats listener error'));
-      servers.push(server);
+      return server;
     }
+  };
+
+  /** Bind every spec not bound yet (and not deferred); all or nothing. */
+  const openMissing = async (specs: ListenerSpec[], skip: ReadonlySet<string>): Promise<Map<string, http.Server>> => {
+    const opened = new Map<string, http.Server>();
+    try {
+      for (const spec of specs) {
+        if (servers.has(spec.key) || skip.has(spec.key)) continue;
+        opened.set(spec.key, await openBind(spec));
+      }
+    } catch (err) {
+      await Promise.all([...opened.values()].map(closeServer));
+      throw err;
+    }
+    return opened;
+  };
+
+  try {
+    for (const [key, server] of await openMissing(statsListenerSpecs(cfg.binds, cfg.name), defer)) servers.set(key, server);
   } catch (err) {
     await close();
     throw err;
   }
-  log.debug({ section, binds: servers.map((s) => addrText(s.address() as AddressInfo)), uri: cfg.uri, monitorUri: cfg.monitorUri }, `stats page ${section} started`);
+  log.debug({ section, binds: [...servers.values()].map((s) => addrText(s.address() as AddressInfo)), uri: cfg.uri, monitorUri: cfg.monitorUri }, `stats page ${section} started`);
+
+  const prepare = async (next: StatsConfig, nextOpts: StatsHttpOptions, deferred: ReadonlySet<string> = new Set()): Promise<PreparedStats> => {
+    const specs = statsListenerSpecs(next.binds, next.name);
+    const opened = await openMissing(specs, deferred);
+    return {
+      async commit() {
+        applySettings(next);
+        if (nextOpts.vrrpStatusUrl !== vrrpUrl) {
+          vrrp.stop();
+          vrrpUrl = nextOpts.vrrpStatusUrl;
+          vrrp = startVrrpPoller(vrrpUrl, 2000);
+        }
+        const wanted = new Set(specs.map((s) => s.key));
+        const gone: http.Server[] = [];
+        for (const [key, server] of servers) {
+          if (wanted.has(key)) continue;
+          servers.delete(key);
+          gone.push(server);
+        }
+        // Stop listening at once; requests in progress on those sockets are answered.
+        for (const g of gone) {
+          g.close();
+          g.closeIdleConnections();
+        }
+        for (const [key, server] of opened) servers.set(key, server);
+        for (const spec of specs) {
+          if (servers.has(spec.key)) continue;
+          try {
+            servers.set(spec.key, await openBind(spec));
+          } catch (err) {
+            log.error({ err, section, bind: spec.key }, `reload: stats section ${section}: cannot bind ${spec.key}: ${(err as Error).message}`);
+          }
+        }
+      },
+      async rollback() {
+        await Promise.all([...opened.values()].map(closeServer));
+      },
+    };
+  };
 
   return {
+    name: section,
     close,
-    addresses: () => servers.map((s) => s.address() as AddressInfo).filter(Boolean),
+    addresses: () => {
+      const out: AddressInfo[] = [];
+      for (const spec of statsListenerSpecs(cfg.binds, cfg.name)) {
+        const a = servers.get(spec.key)?.address() as AddressInfo | null | undefined;
+        if (a) out.push(a);
+      }
+      return out;
+    },
+    prepare,
     counters,
     traffic,
   };

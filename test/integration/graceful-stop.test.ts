@@ -1,0 +1,193 @@
+// Graceful stop of `warren proxy`, as systemd does it (SIGTERM to the process): the listeners
+// close at once (new connections are refused from then on, not before), the sessions already
+// open keep flowing and complete, and the process exits 0 when the last one ends — or when
+// global.hard-stop-after runs out, which cuts what is left.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as net from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { connect, tcpServer } from '../harness/proxy.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'warren-graceful-'));
+
+interface LogLine {
+  time: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+interface RunningCli {
+  child: ChildProcess;
+  port: number;
+  lines: LogLine[];
+  /** The first log line whose msg matches (already logged or future). */
+  waitLog(re: RegExp, timeoutMs?: number): Promise<LogLine>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+let echo: Awaited<ReturnType<typeof tcpServer>>;
+
+before(async () => {
+  // The "broker": echoes every byte back, ends when the client ends.
+  echo = await tcpServer((s) => {
+    s.pipe(s);
+  });
+});
+after(async () => {
+  await echo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function startCli(hardStopAfter: string): Promise<RunningCli> {
+  const file = join(dir, `proxy-${hardStopAfter}.yaml`);
+  writeFileSync(
+    file,
+    `global:
+  maxconn: 100
+  hard-stop-after: ${hardStopAfter}
+defaults:
+  mode: tcp
+  option: [tcplog]
+  timeout: {connect: 2s, client: 1m, server: 1m}
+listen:
+  echo:
+    bind: 127.0.0.1:0
+    server:
+      - echo1 127.0.0.1:${echo.port}
+`,
+  );
+  const child = spawn(process.execPath, [CLI, 'proxy', '-f', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: LogLine[] = [];
+  const waiters: { re: RegExp; resolve: (l: LogLine) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return;
+    }
+    lines.push(line);
+    for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.re.test(line.msg)) waiters.splice(i, 1)[0]!.resolve(line);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
+  );
+  const waitLog = (re: RegExp, timeoutMs = 10_000): Promise<LogLine> => {
+    const found = lines.find((l) => re.test(l.msg));
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
+      waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      void exited.then(() => setTimeout(() => reject(new Error(`the proxy exited before logging ${re}`)), 50));
+    });
+  };
+  const started = await waitLog(/^Proxy echo started/);
+  const port = Number(String((started['binds'] as string[])[0]).split(':').pop());
+  return { child, port, lines, waitLog, exited };
+}
+
+/** Sends `text` and resolves with the echo (exactly that many bytes). */
+function roundTrip(sock: net.Socket, text: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const timer = setTimeout(() => done(new Error(`no echo of '${text}' within ${timeoutMs} ms (got '${got}')`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      got += d.toString();
+      if (got.length >= text.length) done(null);
+    };
+    const onClose = (): void => done(new Error(`closed before the echo of '${text}'`));
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      if (err) reject(err);
+      else resolve(got);
+    };
+    sock.on('data', onData);
+    sock.once('close', onClose);
+    sock.write(text);
+  });
+}
+
+/** The outcome of one new connection attempt: 'refused', or 'served' (connected and echoed). */
+async function tryConnect(port: number): Promise<'refused' | 'served' | string> {
+  let sock: net.Socket;
+  try {
+    sock = await connect(port);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ECONNREFUSED' ? 'refused' : String(code);
+  }
+  try {
+    return (await roundTrip(sock, 'probe')) === 'probe' ? 'served' : 'wrong echo';
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    sock.destroy();
+  }
+}
+
+test('SIGTERM: listeners close (new connections refused from then on), open sessions keep flowing and complete, exit 0', async () => {
+  const p = await startCli('10s');
+  try {
+    const sessions = await Promise.all([1, 2, 3].map(() => connect(p.port)));
+    for (const [i, s] of sessions.entries()) assert.equal(await roundTrip(s, `before-${i}`), `before-${i}`);
+    assert.equal(await tryConnect(p.port), 'served', 'a new connection before SIGTERM is served');
+
+    const sentAt = Date.now();
+    p.child.kill('SIGTERM');
+    const closed = await p.waitLog(/listeners closed/);
+    // The three sessions (and perhaps the probe above, if the proxy has not seen its close yet).
+    assert.ok(Number(closed['sessions']) >= 3, `sessions: ${String(closed['sessions'])}`);
+    // Right after the line: the listener is gone...
+    assert.equal(await tryConnect(p.port), 'refused');
+    // ...and the open sessions still flow, in both directions, for a while.
+    for (let round = 0; round < 5; round++) {
+      for (const [i, s] of sessions.entries()) assert.equal(await roundTrip(s, `after-${round}-${i}`), `after-${round}-${i}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(p.child.exitCode, null, 'the proxy waits for its sessions');
+    // The clients finish, one after the other; the proxy exits when the last one has.
+    for (const s of sessions) {
+      s.end();
+      await new Promise((r) => s.once('close', r));
+    }
+    const exit = await p.exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.ok(exit.at - sentAt < 5000, `exited ${exit.at - sentAt} ms after SIGTERM (hard-stop-after is 10 s)`);
+    assert.ok(p.lines.some((l) => l.msg === 'stopped'));
+    assert.ok(!p.lines.some((l) => /hard-stop-after reached/.test(l.msg)), 'no session was cut');
+  } finally {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  }
+});
+
+test('SIGTERM with hard-stop-after 1s: a session still open is cut at about 1 s, and the process exits 0', async () => {
+  const p = await startCli('1s');
+  try {
+    const s = await connect(p.port);
+    assert.equal(await roundTrip(s, 'hello'), 'hello');
+    const closedAt = new Promise<number>((resolve) => s.once('close', () => resolve(Date.now())));
+    s.on('error', () => undefined);
+    const sentAt = Date.now();
+    p.child.kill('SIGTERM');
+    await p.waitLog(/listeners closed/);
+    // It still flows during the grace period.
+    assert.equal(await roundTrip(s, 'during'), 'during');
+    const cut = (await closedAt) - sentAt;
+    assert.ok(cut >= 900 && cut < 2000, `session cut ${cut} ms after SIGTERM`);
+    const exit = await p.exited;
+    assert.deepEqual([exit.code, exit.signal], [0, null]);
+    assert.ok(exit.at - sentAt < 3000, `exited ${exit.at - sentAt} ms after SIGTERM`);
+    assert.ok(p.lines.some((l) => /hard-stop-after reached/.test(l.msg)));
+  } finally {
+    if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  }
+});
