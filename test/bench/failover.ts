@@ -9,7 +9,7 @@
 // Self-contained: starts the 3-node RabbitMQ cluster of the test harness unless
 // WARREN_RABBIT_STATE points at a running one. Needs root (network namespaces).
 
-import { FAULTS, runFault, settledOnA, WarrenLab, type FaultRun } from '../harness/warren-lab.js';
+import { FAULTS, runFault, WarrenLab, type FaultRun } from '../harness/warren-lab.js';
 import { benchCluster, log, markdownTable, numberOption, spread } from './bench-util.js';
 
 async function main(): Promise<void> {
@@ -18,12 +18,7 @@ async function main(): Promise<void> {
   const w = await WarrenLab.create({ brokerPorts: cluster.nodes.map((n) => n.amqpPort), advertInt: numberOption('advert-int', 0.1) });
   const results = new Map<string, FaultRun[]>(FAULTS.map((f) => [f.name, []]));
   try {
-    await Promise.all([w.startProxy('lbA'), w.startProxy('lbB')]);
-    await w.startVrrp('lbA');
-    await w.startVrrp('lbB');
-    await w.waitState('lbA', 'MASTER', 5000);
-    w.startClient();
-    await settledOnA(w);
+    await w.startAll();
     for (let r = 1; r <= runs; r++) {
       for (const fault of FAULTS) {
         const run = await runFault(w, fault);

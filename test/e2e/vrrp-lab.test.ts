@@ -18,12 +18,7 @@ describe('two warren hosts, one VIP (advert_int 0.1 s)', { timeout: 180_000 }, (
 
   before(async () => {
     w = await WarrenLab.create({ brokerPorts });
-    await Promise.all([w.startProxy('lbA'), w.startProxy('lbB')]);
-    await w.startVrrp('lbA');
-    await w.startVrrp('lbB');
-    await w.waitState('lbA', 'MASTER', 5000);
-    w.startClient();
-    await settledOnA(w);
+    await w.startAll();
   });
   after(async () => {
     await w?.destroy();

@@ -35,12 +35,7 @@ describe('warren vrrp reload (SIGHUP) in the two-host lab (advert_int 0.1 s)', {
 
   before(async () => {
     w = await WarrenLab.create({ brokerPorts });
-    await Promise.all([w.startProxy('lbA'), w.startProxy('lbB')]);
-    await w.startVrrp('lbA');
-    await w.startVrrp('lbB');
-    await w.waitState('lbA', 'MASTER', 5000);
-    w.startClient();
-    await settledOnA(w);
+    await w.startAll();
   });
   after(async () => {
     await w?.destroy();

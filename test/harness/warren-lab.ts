@@ -79,6 +79,24 @@ export class WarrenLab {
     }
   }
 
+  /**
+   * Both proxies, then lbA's vrrp daemon (MASTER), then lbB's, then the client; resolves when
+   * the client is served by lbA. Destroys the lab if any step fails.
+   */
+  async startAll(): Promise<void> {
+    try {
+      await Promise.all([this.startProxy('lbA'), this.startProxy('lbB')]);
+      await this.startVrrp('lbA');
+      await this.startVrrp('lbB');
+      await this.waitState('lbA', 'MASTER', 5000);
+      this.startClient();
+      await settledOnA(this);
+    } catch (err) {
+      await this.destroy();
+      throw err;
+    }
+  }
+
   socket(h: LbHost): string {
     return path.join(this.lab.dir, `${h}-proxy.sock`);
   }
