@@ -4,19 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import yaml from 'js-yaml';
 import { ConfigError, loadProxyConfig } from './config/load.js';
-import { loadVrrpConfig, isVrrpYaml } from './config/vrrp-load.js';
-import { importHaproxyCfg } from './config/import/haproxy-cfg.js';
-import { importKeepalivedConf, looksLikeKeepalivedConf } from './config/import/keepalived-conf.js';
 import { createLogger } from './lib/log.js';
-import { runLocal } from './local.js';
-import { Proxy } from './proxy/proxy.js';
-import { reloadFromFile } from './proxy/reload.js';
-import { DaemonSetupError, VrrpDaemon } from './vrrp/daemon.js';
-import { formatStatus } from './vrrp/status-format.js';
 import type { DaemonStatus } from './vrrp/status.js';
-import { runInstallCommand } from './install.js';
+
+// Each command imports what only it needs when it runs: `warren proxy` (the long-lived process
+// whose footprint counts) never loads the vrrp daemon, the importers, install or local; that
+// code was ~half of its idle RSS (issue 6). The proxy itself is loaded by runProxy as well.
 
 const USAGE = `usage: warren <command> [options]
 
@@ -70,7 +64,8 @@ function loadOrExit(file: string) {
 }
 
 /** `warren check` takes either kind of config; which one it is shows in its top-level keys. */
-function isVrrpFile(file: string): boolean {
+async function isVrrpFile(file: string): Promise<boolean> {
+  const [{ default: yaml }, { isVrrpYaml }] = await Promise.all([import('js-yaml'), import('./config/vrrp-load.js')]);
   try {
     return isVrrpYaml(yaml.load(readFileSync(file, 'utf8')));
   } catch {
@@ -81,12 +76,13 @@ function isVrrpFile(file: string): boolean {
 async function runProxy(file: string): Promise<void> {
   const config = loadOrExit(file);
   const log = createLogger('proxy');
-  const proxy = new Proxy(config, log);
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
   // A SIGHUP while starting must not kill the proxy (node's default): it reloads once started.
   let hupWhileStarting = false;
   const earlyHup = (): void => void (hupWhileStarting = true);
   process.on('SIGHUP', earlyHup);
+  const [{ Proxy }, { reloadFromFile }] = await Promise.all([import('./proxy/proxy.js'), import('./proxy/reload.js')]);
+  const proxy = new Proxy(config, log);
   try {
     await proxy.start();
   } catch (err) {
@@ -121,6 +117,7 @@ async function runProxy(file: string): Promise<void> {
 }
 
 async function runVrrp(file: string): Promise<void> {
+  const [{ loadVrrpConfig }, { DaemonSetupError, VrrpDaemon }] = await Promise.all([import('./config/vrrp-load.js'), import('./vrrp/daemon.js')]);
   const config = orExit(file, () => loadVrrpConfig(file));
   const log = createLogger('vrrp');
   const daemon = new VrrpDaemon(config, log);
@@ -161,12 +158,14 @@ async function runVrrp(file: string): Promise<void> {
 /** `warren local` (src/local.ts): the shipped config unless -f. */
 async function runLocalProfile(file: string | undefined): Promise<void> {
   const config = loadOrExit(file ?? fileURLToPath(new URL('../../config/haproxy.yaml', import.meta.url)));
+  const { runLocal } = await import('./local.js');
   const log = createLogger('local');
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
   process.exit(await runLocal(config, log));
 }
 
 async function runStatus(values: { file?: string | undefined; url?: string | undefined; json?: boolean | undefined }): Promise<void> {
+  const [{ loadVrrpConfig }, { formatStatus }] = await Promise.all([import('./config/vrrp-load.js'), import('./vrrp/status-format.js')]);
   let url = values.url;
   if (!url) {
     const listen = values.file ? orExit(values.file, () => loadVrrpConfig(values.file!)).global.statusListen : { host: '127.0.0.1', port: 8889 };
@@ -185,7 +184,11 @@ async function runStatus(values: { file?: string | undefined; url?: string | und
   process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
 }
 
-function runImport(file: string): void {
+async function runImport(file: string): Promise<void> {
+  const [{ importHaproxyCfg }, { importKeepalivedConf, looksLikeKeepalivedConf }] = await Promise.all([
+    import('./config/import/haproxy-cfg.js'),
+    import('./config/import/keepalived-conf.js'),
+  ]);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -202,7 +205,10 @@ function runImport(file: string): void {
 
 async function main(argv: string[]): Promise<void> {
   // install and wait-ready parse their own options (src/install.ts).
-  if (argv[0] === 'install' || argv[0] === 'wait-ready') return runInstallCommand(argv[0], argv.slice(1));
+  if (argv[0] === 'install' || argv[0] === 'wait-ready') {
+    const { runInstallCommand } = await import('./install.js');
+    return runInstallCommand(argv[0], argv.slice(1));
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -228,8 +234,10 @@ async function main(argv: string[]): Promise<void> {
       return runStatus(values);
     case 'check': {
       const file = configFile(values, command);
-      if (isVrrpFile(file)) orExit(file, () => loadVrrpConfig(file));
-      else loadOrExit(file);
+      if (await isVrrpFile(file)) {
+        const { loadVrrpConfig } = await import('./config/vrrp-load.js');
+        orExit(file, () => loadVrrpConfig(file));
+      } else loadOrExit(file);
       process.stdout.write('Configuration file is valid\n');
       return;
     }

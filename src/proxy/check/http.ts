@@ -12,7 +12,11 @@
 // Without an expect rule, 2xx and 3xx pass (HAProxy's httpchk default).
 
 import { STATUS_CODES } from 'node:http';
-import { Client } from 'undici';
+import type { Client as UndiciClient } from 'undici';
+
+// undici is ~20 MiB of RSS once loaded: imported by the first HTTP check, so that a proxy
+// without `option httpchk` never pays for it (issue 6: the proxy's idle footprint).
+let undici: Promise<{ Client: typeof UndiciClient }> | null = null;
 import type { HttpCheckConfig } from '../../config/types.js';
 import type { CheckResult, CheckRunner } from './result.js';
 
@@ -28,6 +32,7 @@ export function httpCheck(cfg: HttpCheckConfig): CheckRunner {
   if (cfg.auth) headers['authorization'] = `Basic ${Buffer.from(cfg.auth, 'utf8').toString('base64')}`;
 
   return async (target, timeoutMs) => {
+    const { Client } = await (undici ??= import('undici'));
     const start = performance.now();
     const elapsed = (): number => Math.round(performance.now() - start);
     const budget = Math.max(1, timeoutMs);

@@ -7,7 +7,6 @@
 // holds, with its age. Interface rates need two samples, so the first snapshot has none.
 
 import * as os from 'node:os';
-import si from 'systeminformation';
 
 export interface HostInterface {
   iface: string;
@@ -102,6 +101,8 @@ export class HostInfo {
 
   private async refresh(): Promise<void> {
     try {
+      // Imported on first use (~11 MiB of RSS): a proxy without a stats section never loads it.
+      const { default: si } = await import('systeminformation');
       const [load, mem, net] = await Promise.all([si.currentLoad(), si.mem(), si.networkStats('*')]);
       // (Not si.time(): on Linux it runs `date` and `ls` through a blocking execSync on every
       // call, stalling the data path for milliseconds, for nothing but os.uptime().)
