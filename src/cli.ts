@@ -13,6 +13,7 @@ import { createLogger } from './lib/log.js';
 import { runLocal } from './local.js';
 import { Proxy } from './proxy/proxy.js';
 import { reloadFromFile } from './proxy/reload.js';
+import { isWorkerProcess, Primary, runWorker } from './proxy/workers.js';
 import { DaemonSetupError, VrrpDaemon } from './vrrp/daemon.js';
 import { formatStatus } from './vrrp/status-format.js';
 import type { DaemonStatus } from './vrrp/status.js';
@@ -79,16 +80,20 @@ function isVrrpFile(file: string): boolean {
 }
 
 async function runProxy(file: string): Promise<void> {
+  // nbthread > 1: a worker process (src/proxy/workers.ts) gets its config from the primary.
+  if (isWorkerProcess()) return runWorker(createLogger('proxy'));
   const config = loadOrExit(file);
   const log = createLogger('proxy');
-  const proxy = new Proxy(config, log);
+  // nbthread 1 is the single process as always: no primary, no workers, no IPC.
+  const primary = config.global.nbthread > 1 ? new Primary(config, log) : null;
+  const proxy = primary ? primary.proxy : new Proxy(config, log);
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
   // A SIGHUP while starting must not kill the proxy (node's default): it reloads once started.
   let hupWhileStarting = false;
   const earlyHup = (): void => void (hupWhileStarting = true);
   process.on('SIGHUP', earlyHup);
   try {
-    await proxy.start();
+    await (primary ?? proxy).start();
   } catch (err) {
     log.fatal({ err }, 'cannot start');
     process.exit(1);
@@ -98,7 +103,7 @@ async function runProxy(file: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: no new connections, waiting for sessions');
-    proxy.stop().then(
+    (primary ?? proxy).stop().then(
       () => {
         log.info('stopped');
         process.exit(0);

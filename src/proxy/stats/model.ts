@@ -512,7 +512,7 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
   for (const fe of proxy.frontends) {
     bytesOut += fe.counters.bytesOut;
     listeners += fe.addresses().length;
-    sessions += fe.sessions.size;
+    sessions += fe.counters.cur; // (= fe.sessions.size; in a multi-process primary, the workers' sum)
   }
   for (const sc of proxy.config.stats) listeners += sc.binds.length;
   const ulimit = facts.ulimit;
