@@ -26,6 +26,18 @@ export interface ClusterLink {
   passive(server: Server, kind: 'ok' | 'connect' | 'data', hard: boolean): void;
   /** A reload was applied (primary: pass it on to the workers). */
   reloaded(next: ProxyConfig): void;
+  /** Primary: the workers and their own counters (runtime API `show workers`). */
+  workers?(): WorkerInfo[];
+}
+
+export interface WorkerInfo {
+  id: number;
+  pid: number;
+  /** Sessions now open, sessions so far, sessions per second (its last snapshot). */
+  cur: number;
+  total: number;
+  rate: number;
+  uptimeSec: number;
 }
 
 /** [backend, server, up, admin, effective weight] */
@@ -142,6 +154,12 @@ export class CounterSum {
   private readonly live = new Map<number, Snapshot>();
   /** Totals of exited workers (gauges zero). */
   private readonly gone: Snapshot = {};
+
+  /** The last snapshot of a live worker's whole process (the `P` entry), or null. */
+  processOf(worker: number): { cur: number; total: number; rate: number } | null {
+    const e = this.live.get(worker)?.P;
+    return e ? { cur: e[CUR]!, total: e[TOTAL]!, rate: e[RATE]! } : null;
+  }
 
   update(worker: number, snap: Snapshot): void {
     this.live.set(worker, snap);

@@ -41,7 +41,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
-import { CounterSum, serverStates, SNAPSHOT_INTERVAL_MS, takeSnapshot, workerConfig, type ClusterLink, type ToPrimary, type ToWorker } from './ipc.js';
+import { CounterSum, serverStates, SNAPSHOT_INTERVAL_MS, takeSnapshot, workerConfig, type ClusterLink, type ToPrimary, type ToWorker, type WorkerInfo } from './ipc.js';
 import { Proxy } from './proxy.js';
 import type { Server } from './server.js';
 
@@ -49,7 +49,7 @@ import type { Server } from './server.js';
 export class Primary implements ClusterLink {
   readonly role = 'primary';
   readonly proxy: Proxy;
-  private readonly workers = new Map<number, { worker: Worker; startedAt: number; ready: boolean }>();
+  private readonly procs = new Map<number, { worker: Worker; startedAt: number; ready: boolean }>();
   private readonly sum = new CounterSum();
   private stateQueued = false;
   private stopping = false;
@@ -79,13 +79,13 @@ export class Primary implements ClusterLink {
       await this.stop(0);
       throw err;
     }
-    this.log.info({ workers: this.count, workerPids: [...this.workers.values()].map((w) => w.worker.process.pid) }, `started ${this.count} worker processes (nbthread ${this.count})`);
+    this.log.info({ workers: this.count, workerPids: [...this.procs.values()].map((w) => w.worker.process.pid) }, `started ${this.count} worker processes (nbthread ${this.count})`);
   }
 
   private fork(): Promise<void> {
     const worker = cluster.fork({ WARREN_WORKER: '1' });
     const rec = { worker, startedAt: Date.now(), ready: false };
-    this.workers.set(worker.id, rec);
+    this.procs.set(worker.id, rec);
     return new Promise<void>((resolve, reject) => {
       worker.on('message', (m: ToPrimary) => {
         switch (m.t) {
@@ -116,13 +116,13 @@ export class Primary implements ClusterLink {
   }
 
   private onExit(w: Worker, code: number | null, signal: string | null): void {
-    const rec = this.workers.get(w.id);
-    this.workers.delete(w.id);
+    const rec = this.procs.get(w.id);
+    this.procs.delete(w.id);
     this.sum.exited(w.id);
     this.sum.applyTo(this.proxy);
     if (this.stopping) {
       this.log.info({ worker: w.id, workerPid: w.process.pid, code }, `worker ${w.id} (pid ${w.process.pid}) stopped`);
-      if (this.workers.size === 0) this.onExitAll?.();
+      if (this.procs.size === 0) this.onExitAll?.();
       return;
     }
     const how = signal ? `signal ${signal}` : `code ${code}`;
@@ -150,7 +150,7 @@ export class Primary implements ClusterLink {
   }
 
   private broadcast(m: ToWorker): void {
-    for (const { worker } of this.workers.values()) this.send(worker, m);
+    for (const { worker } of this.procs.values()) this.send(worker, m);
   }
 
   // ---- ClusterLink --------------------------------------------------------------------------
@@ -179,6 +179,16 @@ export class Primary implements ClusterLink {
 
   passive(): void {}
 
+  workers(): WorkerInfo[] {
+    const now = Date.now();
+    return [...this.procs.values()].map(({ worker, startedAt }) => ({
+      id: worker.id,
+      pid: worker.process.pid ?? 0,
+      ...(this.sum.processOf(worker.id) ?? { cur: 0, total: 0, rate: 0 }),
+      uptimeSec: Math.floor((now - startedAt) / 1000),
+    }));
+  }
+
   reloaded(next: ProxyConfig): void {
     if (next.global.nbthread !== this.count) {
       this.log.warn({ nbthread: next.global.nbthread, running: this.count }, `nbthread changed to ${next.global.nbthread}: the number of worker processes changes at the next restart (${this.count} keep running)`);
@@ -193,12 +203,12 @@ export class Primary implements ClusterLink {
    *  hard-stop-after); then the primary's checks, stats and runtime API stop. */
   async stop(graceMs: number | null = this.proxy.config.global.hardStopAfter): Promise<void> {
     this.stopping = true;
-    if (this.workers.size > 0) {
+    if (this.procs.size > 0) {
       const all = new Promise<void>((resolve) => (this.onExitAll = resolve));
       this.broadcast({ t: 'stop' });
       // A worker that does not answer (stuck) is killed after its grace period, plus a margin.
       const kill = graceMs === null ? null : setTimeout(() => {
-        for (const { worker } of this.workers.values()) worker.process.kill('SIGKILL');
+        for (const { worker } of this.procs.values()) worker.process.kill('SIGKILL');
       }, graceMs + 5000);
       await all;
       if (kill) clearTimeout(kill);
@@ -207,7 +217,7 @@ export class Primary implements ClusterLink {
   }
 
   get pids(): number[] {
-    return [...this.workers.values()].map((w) => w.worker.process.pid!);
+    return [...this.procs.values()].map((w) => w.worker.process.pid!);
   }
 }
 

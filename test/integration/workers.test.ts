@@ -187,6 +187,10 @@ test('two workers serve the connections; the primary serves none; the CSV shows 
   const s1row = await csvRow('app', 's1');
   const s2row = await csvRow('app', 's2');
   assert.equal(Number(s1row['scur']) + Number(s2row['scur']), socks.length);
+  // `show workers`: each worker's own sessions, which add up.
+  const rows = (await api('show workers')).split('\n').filter((l) => /^\d/.test(l)).map((l) => l.split(' ').map(Number));
+  assert.deepEqual(rows.map((r) => r[1]).sort(), [...pids].sort());
+  for (const r of rows) assert.equal(r[2], [...owner.values()].filter((p) => p === r[1]).length, `worker ${r[1]}: scur`);
   // roundrobin per worker stays fair overall.
   assert.ok(Math.abs(Number(s1row['scur']) - Number(s2row['scur'])) <= 2, `s1 ${s1row['scur']} vs s2 ${s2row['scur']}`);
   for (const s of socks) s.destroy();
