@@ -521,7 +521,7 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
     Name: WARREN_NAME,
     Version: WARREN_VERSION,
     Release_date: WARREN_RELEASE_DATE,
-    Nbthread: 1,
+    Nbthread: proxy.config.global.nbthread, // warren: worker processes (src/proxy/workers.ts)
     Nbproc: 1,
     Process_num: 1,
     Pid: process.pid,
