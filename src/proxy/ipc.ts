@@ -8,6 +8,7 @@
 
 import type { ProxyConfig } from '../config/types.js';
 import type { Proxy } from './proxy.js';
+import type { ReloadOutcome } from './reload.js';
 import type { AdminState, Server } from './server.js';
 
 /** How often a worker sends its counters: the stats page and runtime API lag by at most this. */
@@ -57,6 +58,7 @@ export type ToPrimary =
   | { t: 'ready' }
   | { t: 'failed'; error: string }
   | { t: 'stats'; snap: Snapshot }
+  | { t: 'reloaded'; status: ReloadOutcome['status']; error?: string }
   | { t: 'passive'; backend: string; server: string; kind: 'ok' | 'connect' | 'data'; hard: boolean };
 
 /**

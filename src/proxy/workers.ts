@@ -110,6 +110,13 @@ export class Primary implements ClusterLink {
             return;
           case 'passive':
             return this.onPassive(m.backend, m.server, m.kind, m.hard);
+          case 'reloaded':
+            // The primary applied the reload before passing it on; a worker that cannot (a bind
+            // that fails there) keeps its old config: say so loudly, a restart settles it.
+            if (m.status === 'failed') {
+              this.log.error({ worker: worker.id, workerPid: worker.process.pid, error: m.error }, `worker ${worker.id} could not apply the reload (${m.error}): it runs the previous config; restart warren to converge`);
+            }
+            return;
         }
       });
     });
@@ -290,7 +297,9 @@ export function runWorker(log: Logger): void {
       case 'state':
         return applyState(m.servers);
       case 'reload':
-        if (proxy && !stopping) void proxy.reload(m.config);
+        if (proxy && !stopping) {
+          void proxy.reload(m.config).then((o) => toPrimary({ t: 'reloaded', status: o.status, ...(o.status === 'failed' ? { error: o.error } : {}) }));
+        }
         return;
       case 'gate':
         return applyGate(m.addresses);
