@@ -13,6 +13,7 @@ import type { AdminState, Server } from './server.js';
 
 /** How often a worker sends its counters: the stats page and runtime API lag by at most this. */
 export const SNAPSHOT_INTERVAL_MS = 200;
+export const FLUSH_TIMEOUT_MS = 1000;
 
 /** What a Proxy (and its backends and servers) calls when it is one process of several. */
 export interface ClusterLink {
@@ -29,6 +30,11 @@ export interface ClusterLink {
   reloaded(next: ProxyConfig): void;
   /** Primary: the workers and their own counters (runtime API `show workers`). */
   workers?(): WorkerInfo[];
+  /** Primary: resolves once every worker has handled every message sent so far (at most
+   *  FLUSH_TIMEOUT_MS): the runtime API ends its answer after it, so that `disable address A;
+   *  shutdown sessions to A` has taken effect in the workers when the caller (warren vrrp,
+   *  about to remove the VIP) reads the end of the answer. */
+  flush?(): Promise<void>;
 }
 
 export interface WorkerInfo {
@@ -51,10 +57,12 @@ export type ToWorker =
   | { t: 'gate'; addresses: string[] }
   | { t: 'shutdown-server'; backend: string; server: string }
   | { t: 'shutdown-to'; address: string }
+  | { t: 'sync'; n: number }
   | { t: 'stop' };
 
 export type ToPrimary =
   | { t: 'hello' }
+  | { t: 'synced'; n: number }
   | { t: 'ready' }
   | { t: 'failed'; error: string }
   | { t: 'stats'; snap: Snapshot }

@@ -41,7 +41,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
-import { CounterSum, serverStates, SNAPSHOT_INTERVAL_MS, takeSnapshot, workerConfig, type ClusterLink, type ToPrimary, type ToWorker, type WorkerInfo } from './ipc.js';
+import { CounterSum, FLUSH_TIMEOUT_MS, serverStates, SNAPSHOT_INTERVAL_MS, takeSnapshot, workerConfig, type ClusterLink, type ToPrimary, type ToWorker, type WorkerInfo } from './ipc.js';
 import { Proxy } from './proxy.js';
 import type { Server } from './server.js';
 
@@ -49,7 +49,9 @@ import type { Server } from './server.js';
 export class Primary implements ClusterLink {
   readonly role = 'primary';
   readonly proxy: Proxy;
-  private readonly procs = new Map<number, { worker: Worker; startedAt: number; ready: boolean }>();
+  private readonly procs = new Map<number, { worker: Worker; startedAt: number; ready: boolean; synced: number }>();
+  private syncSeq = 0;
+  private readonly syncWaiters: { n: number; resolve: () => void }[] = [];
   private readonly sum = new CounterSum();
   private stateQueued = false;
   private stopping = false;
@@ -84,7 +86,7 @@ export class Primary implements ClusterLink {
 
   private fork(): Promise<void> {
     const worker = cluster.fork({ WARREN_WORKER: '1' });
-    const rec = { worker, startedAt: Date.now(), ready: false };
+    const rec = { worker, startedAt: Date.now(), ready: false, synced: this.syncSeq };
     this.procs.set(worker.id, rec);
     return new Promise<void>((resolve, reject) => {
       worker.on('message', (m: ToPrimary) => {
@@ -110,6 +112,9 @@ export class Primary implements ClusterLink {
             return;
           case 'passive':
             return this.onPassive(m.backend, m.server, m.kind, m.hard);
+          case 'synced':
+            rec.synced = m.n;
+            return this.checkSynced();
           case 'reloaded':
             // The primary applied the reload before passing it on; a worker that cannot (a bind
             // that fails there) keeps its old config: say so loudly, a restart settles it.
@@ -127,6 +132,7 @@ export class Primary implements ClusterLink {
     this.procs.delete(w.id);
     this.sum.exited(w.id);
     this.sum.applyTo(this.proxy);
+    this.checkSynced();
     if (this.stopping) {
       this.log.info({ worker: w.id, workerPid: w.process.pid, code }, `worker ${w.id} (pid ${w.process.pid}) stopped`);
       if (this.procs.size === 0) this.onExitAll?.();
@@ -185,6 +191,27 @@ export class Primary implements ClusterLink {
   }
 
   passive(): void {}
+
+  flush(): Promise<void> {
+    if (this.procs.size === 0) return Promise.resolve();
+    const n = ++this.syncSeq;
+    this.broadcast({ t: 'sync', n });
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn({ waitedMs: FLUSH_TIMEOUT_MS }, 'a worker did not acknowledge a runtime API action in time');
+        resolve();
+      }, FLUSH_TIMEOUT_MS);
+      this.syncWaiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+      this.checkSynced();
+    });
+  }
+
+  private checkSynced(): void {
+    if (this.syncWaiters.length === 0) return;
+    let low = Infinity;
+    for (const p of this.procs.values()) low = Math.min(low, p.synced);
+    for (let i = this.syncWaiters.length - 1; i >= 0; i--) if (this.syncWaiters[i]!.n <= low) this.syncWaiters.splice(i, 1)[0]!.resolve();
+  }
 
   workers(): WorkerInfo[] {
     const now = Date.now();
@@ -311,6 +338,9 @@ export function runWorker(log: Logger): void {
       case 'shutdown-to':
         if (proxy) log.info({ address: m.address, sessions: proxy.shutdownSessionsTo(m.address) }, `sessions to ${m.address} shut down (runtime API)`);
         return;
+      case 'sync':
+        // Everything sent before it has been handled (messages are handled in order).
+        return toPrimary({ t: 'synced', n: m.n });
       case 'stop':
         return stop();
     }

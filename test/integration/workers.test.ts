@@ -283,6 +283,38 @@ test('a worker that dies is restarted; the other worker keeps its sessions', asy
   for (const s of [...socks, ...again.socks]) s.destroy();
 });
 
+test("'disable address A; shutdown sessions to A' has taken effect in every worker when the answer ends", async () => {
+  const { socks, owner } = await sessionsOnBothWorkers();
+  assert.equal(new Set(owner.values()).size, 2);
+  const closed = new Set<net.Socket>();
+  for (const s of socks) {
+    s.on('error', () => {});
+    s.once('end', () => closed.add(s));
+    s.once('close', () => closed.add(s));
+  }
+  const answer = await api('disable address 127.0.0.1; shutdown sessions to 127.0.0.1');
+  assert.match(answer, /closing the sessions to 127\.0\.0\.1 in 2 workers/);
+  await new Promise((r) => setTimeout(r, 20)); // (the FINs are already on the loopback: let their events run)
+  assert.equal(closed.size, socks.length, 'every session (in both workers) was closed before the answer ended');
+  // New connections are reset by whichever worker accepts them.
+  for (let i = 0; i < 6; i++) {
+    const outcome = await connect(port).then(
+      (c) =>
+        new Promise<string>((resolve) => {
+          c.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+          c.once('close', () => resolve('closed'));
+          c.write('x');
+        }),
+      (err: NodeJS.ErrnoException) => err.code ?? 'error', // reset before the connect event
+    );
+    assert.match(outcome, /ECONNRESET|closed/);
+  }
+  await api('enable address 127.0.0.1');
+  const c = await connect(port);
+  assert.equal(await roundTrip(c, 'open again'), 'open again');
+  c.destroy();
+});
+
 test('SIGTERM: listeners close, open sessions finish, then every process exits 0', async () => {
   const { socks } = await sessionsOnBothWorkers();
   const pids = workerPids();

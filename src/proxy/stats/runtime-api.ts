@@ -659,7 +659,10 @@ function handleClient(client: net.Socket, level: CliLevel, proxy: Proxy, log: Lo
 
   const finish = (): void => {
     closed = true;
-    client.end();
+    // nbthread > 1: actions on sessions run in the workers; end the answer once they have.
+    const flush = proxy.cluster?.flush?.();
+    if (flush) void flush.then(() => client.end());
+    else client.end();
   };
 
   client.on('data', (chunk: Buffer) => {
