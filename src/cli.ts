@@ -80,8 +80,6 @@ function isVrrpFile(file: string): boolean {
 }
 
 async function runProxy(file: string): Promise<void> {
-  // nbthread > 1: a worker process (src/proxy/workers.ts) gets its config from the primary.
-  if (isWorkerProcess()) return runWorker(createLogger('proxy'));
   const config = loadOrExit(file);
   const log = createLogger('proxy');
   // nbthread 1 is the single process as always: no primary, no workers, no IPC.
@@ -206,6 +204,9 @@ function runImport(file: string): void {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // nbthread > 1: a worker process (src/proxy/workers.ts) of `warren proxy` or `warren local`
+  // (node:cluster runs this file again); it gets its config from the primary, not from argv.
+  if (isWorkerProcess()) return runWorker(createLogger('proxy'));
   // install and wait-ready parse their own options (src/install.ts).
   if (argv[0] === 'install' || argv[0] === 'wait-ready') return runInstallCommand(argv[0], argv.slice(1));
   const { values, positionals } = parseArgs({
