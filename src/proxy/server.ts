@@ -347,12 +347,14 @@ export class Server implements LbServer {
     const duration = r && r.durationMs >= 0 ? `, check duration: ${Math.round(r.durationMs)}ms` : '';
     const queued = this.queue.length;
     if (t.to === 'DOWN') {
+      // (A multi-process primary has no sessions: the workers' sum, and they do the killing.)
+      const primary = this.backend.cluster?.role === 'primary';
       let killed = 0;
       if (this.config.shutdownSessionsOnDown) killed = this.shutdownSessions();
       this.log.error(
         { server: this.id, state: 'DOWN', reason: t.reason, check: r?.status, durationMs: r?.durationMs, active: left.active, backup: left.backup },
         `Server ${this.id} is DOWN, reason: ${t.reason}${info}${duration}. ` +
-          `${left.active} active and ${left.backup} backup servers left. ${this.sessionSet.size} sessions active, ${killed} killed, ${queued} remaining in queue.`,
+          `${left.active} active and ${left.backup} backup servers left. ${primary ? this.counters.cur : this.sessionSet.size} sessions active, ${primary && this.config.shutdownSessionsOnDown ? 'shutting them down in the workers' : `${killed} killed`}, ${queued} remaining in queue.`,
       );
     } else {
       if (this.config.slowstart > 0) this.beginSlowstart();

@@ -223,6 +223,14 @@ test('a drain set through the runtime API reaches every worker', async () => {
   assert.deepEqual([...servers], ['s1'], 'no worker gives a session to the drained server');
   assert.match((await csvRow('app', 's2'))['status']!, /DRAIN/);
   await api('set server app/s2 state ready');
+  // A weight set at run time reaches them the same way.
+  await api('set server app/s1 weight 0');
+  await new Promise((r) => setTimeout(r, 200));
+  const from2 = lines.length;
+  const again = await sessionsOnBothWorkers();
+  const got = await serversOf(again.socks, from2);
+  assert.deepEqual([...got.servers], ['s2'], 'weight 0: no worker picks s1');
+  await api('set server app/s1 weight 1');
 });
 
 test("a server the primary's checks mark DOWN gets no new session in any worker", async () => {
