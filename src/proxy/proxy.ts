@@ -136,7 +136,14 @@ export class Proxy {
     const frontendConfigs = new Map(next.frontends.map((f) => [f.name, f]));
     try {
       for (const l of plan.listeners.opened) {
-        if (l.kind !== 'frontend' || deferred.has(l.key) || !this.listens) continue;
+        if (l.kind !== 'frontend' || deferred.has(l.key)) continue;
+        if (!this.listens) {
+          // A multi-process primary: the workers will bind it (through the primary's cluster
+          // module) after this reload is applied here. Try it now, so that a bind that fails
+          // abandons the reload everywhere instead of leaving the workers on the old config.
+          (await Listener.open(l, frontendConfigs.get(l.owner)!.backlog, this.log)).close();
+          continue;
+        }
         openedTcp.push({ listener: await Listener.open(l, frontendConfigs.get(l.owner)!.backlog, this.log), owner: l.owner });
       }
       for (const sc of next.stats) {

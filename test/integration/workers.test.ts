@@ -255,6 +255,25 @@ test("a server the primary's checks mark DOWN gets no new session in any worker"
 });
 
 test('SIGHUP: the primary reloads and the workers follow (a new frontend is served by both)', async () => {
+  // A bind that cannot succeed abandons the reload in the primary, before any worker sees it.
+  const taken = await tcpServer(() => {});
+  writeFileSync(
+    file,
+    config(`  app2:
+    bind: 127.0.0.1:${taken.port}
+    server:
+      - t1 127.0.0.1:${s1.port}
+`),
+  );
+  const before = lines.length;
+  child.kill('SIGHUP');
+  const abandoned = await waitLog((l) => l['reload'] === 'failed', 5000, before);
+  assert.equal(abandoned.pid, child.pid);
+  assert.match(abandoned.msg, /EADDRINUSE/);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(lines.slice(before).filter((l) => l['reload'] !== undefined && l.pid !== child.pid).length, 0, 'no worker reloads');
+  await taken.close();
+
   writeFileSync(
     file,
     config(`  app2:
