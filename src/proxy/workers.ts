@@ -49,7 +49,9 @@ import type { Server } from './server.js';
 export class Primary implements ClusterLink {
   readonly role = 'primary';
   readonly proxy: Proxy;
-  private readonly procs = new Map<number, { worker: Worker; startedAt: number; ready: boolean; synced: number }>();
+  private readonly procs = new Map<number, { worker: Worker; startedAt: number; ready: boolean; synced: number; failed: (err: Error) => void }>();
+  /** The first workers are starting: one that dies fails the start instead of being restarted. */
+  private starting = true;
   private syncSeq = 0;
   private readonly syncWaiters: { n: number; resolve: () => void }[] = [];
   private readonly sum = new CounterSum();
@@ -81,14 +83,16 @@ export class Primary implements ClusterLink {
       await this.stop(0);
       throw err;
     }
+    this.starting = false;
     this.log.info({ workers: this.count, workerPids: [...this.procs.values()].map((w) => w.worker.process.pid) }, `started ${this.count} worker processes (nbthread ${this.count})`);
   }
 
   private fork(): Promise<void> {
     const worker = cluster.fork({ WARREN_WORKER: '1' });
-    const rec = { worker, startedAt: Date.now(), ready: false, synced: this.syncSeq };
+    const rec = { worker, startedAt: Date.now(), ready: false, synced: this.syncSeq, failed: (_err: Error) => {} };
     this.procs.set(worker.id, rec);
     return new Promise<void>((resolve, reject) => {
+      rec.failed = reject;
       worker.on('message', (m: ToPrimary) => {
         switch (m.t) {
           case 'hello':
@@ -133,7 +137,8 @@ export class Primary implements ClusterLink {
     this.sum.exited(w.id);
     this.sum.applyTo(this.proxy);
     this.checkSynced();
-    if (this.stopping) {
+    if (rec && !rec.ready) rec.failed(new Error(`worker ${w.id} exited while starting (${signal ? `signal ${signal}` : `code ${code}`})`));
+    if (this.stopping || this.starting) {
       this.log.info({ worker: w.id, workerPid: w.process.pid, code }, `worker ${w.id} (pid ${w.process.pid}) stopped`);
       if (this.procs.size === 0) this.onExitAll?.();
       return;
@@ -287,8 +292,9 @@ export function runWorker(log: Logger): void {
     for (const a of want) proxy.addressGate.disable(a);
   };
   const stop = (): void => {
-    if (stopping || !proxy) return;
+    if (stopping) return;
     stopping = true;
+    if (!proxy) process.exit(0); // told to stop before it got its config: nothing to wait for
     proxy.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -301,6 +307,7 @@ export function runWorker(log: Logger): void {
   process.on('message', (m: ToWorker) => {
     switch (m.t) {
       case 'init': {
+        if (stopping) return;
         proxy = new Proxy(m.config, log, link);
         applyState(m.servers);
         applyGate(m.gate);
