@@ -21,6 +21,11 @@
 // an IPC message per connection, on the same 2 cores — see the measurements in the report /
 // NODE_CLUSTER_SCHED_POLICY=rr to compare. SO_REUSEPORT (`reusePort`) needs Node ≥ 22.12.)
 // The kernel's choice is not a strict round robin: a busy worker wakes later and takes fewer.
+// Measured on the 2-core dev machine (shared with wrk and nginx; wrk -c 50, Connection: close,
+// 3 s runs, so a direction, not a benchmark): one process ~5.2k conn/s at ~200 µs CPU/conn;
+// nbthread 2 with SCHED_NONE ~6.9k (1.3×) at ~190 µs/conn, accepts split 48/52 between the
+// workers; with SCHED_RR ~3.5-3.9k at ~370-420 µs/conn (the primary's accept and the handle
+// passing double the CPU per connection): too costly, hence SCHED_NONE.
 //
 // State flows one way each: server state primary → workers, when it changes (coalesced to one
 // message per event-loop turn); counters workers → primary, one snapshot per worker every
