@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadProxyConfig } from './config/load.js';
 import { createLogger } from './lib/log.js';
+import cluster from 'node:cluster';
 import type { DaemonStatus } from './vrrp/status.js';
 
 // Each command imports what only it needs when it runs: `warren proxy` (the long-lived process
@@ -82,9 +83,11 @@ async function runProxy(file: string): Promise<void> {
   const earlyHup = (): void => void (hupWhileStarting = true);
   process.on('SIGHUP', earlyHup);
   const [{ Proxy }, { reloadFromFile }] = await Promise.all([import('./proxy/proxy.js'), import('./proxy/reload.js')]);
-  const proxy = new Proxy(config, log);
+  // nbthread 1 is the single process as always: no primary, no workers, no IPC.
+  const primary = config.global.nbthread > 1 ? new (await import('./proxy/workers.js')).Primary(config, log) : null;
+  const proxy = primary ? primary.proxy : new Proxy(config, log);
   try {
-    await proxy.start();
+    await (primary ?? proxy).start();
   } catch (err) {
     log.fatal({ err }, 'cannot start');
     process.exit(1);
@@ -94,7 +97,7 @@ async function runProxy(file: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: no new connections, waiting for sessions');
-    proxy.stop().then(
+    (primary ?? proxy).stop().then(
       () => {
         log.info('stopped');
         process.exit(0);
@@ -204,6 +207,10 @@ async function runImport(file: string): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // nbthread > 1: a worker process (src/proxy/workers.ts) of `warren proxy` or `warren local`
+  // (node:cluster runs this file again); it gets its config from the primary, not from argv.
+  // (workers.ts isWorkerProcess(), tested here without loading the proxy code)
+  if (cluster.isWorker && process.env.WARREN_WORKER === '1') return (await import('./proxy/workers.js')).runWorker(createLogger('proxy'));
   // install and wait-ready parse their own options (src/install.ts).
   if (argv[0] === 'install' || argv[0] === 'wait-ready') {
     const { runInstallCommand } = await import('./install.js');

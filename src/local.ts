@@ -30,6 +30,7 @@ import type { BindAddress, ProxyConfig } from './config/types.js';
 import type { Logger } from './lib/log.js';
 import { killNode, RABBITMQ_BIN_DIR, rabbitmqctl, readCluster, saveCluster, startCluster, stopCluster, type ClusterInfo } from './lib/rabbit-cluster.js';
 import { Proxy } from './proxy/proxy.js';
+import { Primary } from './proxy/workers.js';
 
 /** A problem the user must fix; printed without a stack trace. */
 export class LocalSetupError extends Error {}
@@ -195,7 +196,7 @@ function shown(host: string): string {
  */
 export async function runLocal(config: ProxyConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let info: ClusterInfo | null = null;
-  let proxy: Proxy | null = null;
+  let proxy: Proxy | Primary | null = null;
   let stopSignal: string | null = null;
   let wake: (() => void) | null = null;
   const stopped = new Promise<void>((resolve) => (wake = resolve));
@@ -258,7 +259,8 @@ export async function runLocal(config: ProxyConfig, log: Logger, env: NodeJS.Pro
     saveCluster(info, file);
     await createCheckUsers(config, info, log);
 
-    proxy = new Proxy(config, log);
+    // nbthread > 1: a primary and its workers, as `warren proxy` (src/proxy/workers.ts).
+    proxy = config.global.nbthread > 1 ? new Primary(config, log) : new Proxy(config, log);
     await proxy.start();
     banner(config, info, dir);
     await stopped;

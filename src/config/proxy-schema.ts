@@ -3,6 +3,7 @@
 // defaults and checks what only makes sense across sections (server lines, backend references).
 // Every problem carries the path in the YAML document so load.ts can add file and line.
 
+import * as os from 'node:os';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
@@ -116,6 +117,13 @@ export const proxyFileSchema = z.strictObject({
   global: z
     .strictObject({
       maxconn: count(1).optional(),
+      // HAProxy's `nbthread N`: warren runs N worker processes instead of threads (see
+      // src/proxy/workers.ts); `auto`: one per CPU. 1 (the default) is the single process.
+      nbthread: z.unknown().transform((v, ctx): number | 'auto' => {
+        if (v === 'auto' || (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 64)) return v;
+        ctx.addIssue({ code: 'custom', message: `expected a number of worker processes (1 to 64) or 'auto', got ${JSON.stringify(v)}` });
+        return z.NEVER;
+      }).optional(),
       'hard-stop-after': duration.optional(),
       // `stats socket PATH [mode M] [level L]`: the runtime API (served from the stats issue on).
       'stats-socket': z.string().optional(),
@@ -453,6 +461,13 @@ function resolveBackend(name: string, s: Section, d: Section, opts: Options, fro
 const FRONTEND_ONLY = ['bind', 'default_backend', 'use_backend', 'stats', 'monitor-uri'] as const;
 const BACKEND_ONLY = ['server', 'default-server', 'balance', 'hash-type', 'retries', 'amqp-check', 'http-check'] as const;
 
+/** `nbthread`: a number, or `auto` = the CPUs this process may use (at most 64). */
+function resolveNbthread(v: number | 'auto' | undefined): number {
+  if (v === undefined) return 1;
+  if (v === 'auto') return Math.max(1, Math.min(64, os.availableParallelism()));
+  return v;
+}
+
 /** The runtime config, or the problems that stop it from being one. */
 export function resolve(file: ProxyFile, source: string): { config: ProxyConfig | null; problems: Problem[] } {
   const problems: Problem[] = [];
@@ -532,6 +547,7 @@ export function resolve(file: ProxyFile, source: string): { config: ProxyConfig 
     file: source,
     global: {
       maxconn: globalMaxconn,
+      nbthread: resolveNbthread(file.global?.nbthread),
       hardStopAfter: file.global?.['hard-stop-after'] ?? null,
       statsSocket: file.global?.['stats-socket'] ?? null,
       vrrpStatus: file.global?.['vrrp-status'] ?? null,

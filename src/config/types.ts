@@ -13,6 +13,9 @@ export interface BindAddress {
 
 export interface GlobalConfig {
   maxconn: number;
+  /** `nbthread` (HAProxy's keyword): worker processes sharing the listeners; 1 = one process
+   *  doing everything (src/proxy/workers.ts). */
+  nbthread: number;
   /** `hard-stop-after`: how long a graceful stop waits for sessions, ms (null: forever). */
   hardStopAfter: number | null;
   /** `stats socket ...` line, verbatim (runtime API). */

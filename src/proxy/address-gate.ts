@@ -58,6 +58,8 @@ export const RESET_LOG_INTERVAL_MS = 10_000;
 
 export class AddressGate {
   private readonly disabled = new Map<string, DisabledAddress>();
+  /** Multi-process primary (workers.ts): tell the workers, which accept the connections. */
+  onChange: (() => void) | null = null;
 
   /** Number of disabled addresses: 0 on the accept path costs one comparison. */
   get size(): number {
@@ -72,6 +74,7 @@ export class AddressGate {
   disable(address: string, now = Date.now()): boolean {
     if (this.disabled.has(address)) return false;
     this.disabled.set(address, { address, since: now, reset: 0, unlogged: 0, loggedAt: -Infinity });
+    this.onChange?.();
     return true;
   }
 
@@ -80,6 +83,7 @@ export class AddressGate {
     const entry = this.disabled.get(address);
     if (!entry) return null;
     this.disabled.delete(address);
+    this.onChange?.();
     return entry;
   }
 

@@ -2,6 +2,7 @@
 // gets (or where it waits), and hands freed slots to the longest-waiting session.
 
 import type { BackendConfig } from '../config/types.js';
+import type { ClusterLink } from './ipc.js';
 import type { Logger } from '../lib/log.js';
 import { TrafficCounters } from './counters.js';
 import { createBalancer } from './lb/index.js';
@@ -34,6 +35,8 @@ export class Backend {
   downtimeMs = 0;
   /** Times the backend as a whole went DOWN (no usable server). */
   downTransitions = 0;
+  /** nbthread > 1 (workers.ts): the link to the other processes; null in a single process. */
+  cluster: ClusterLink | null = null;
 
   constructor(
     /** Replaced by a reload (reconfigure); a session keeps the one it started with. */
@@ -182,6 +185,7 @@ export class Backend {
 
   /** A server's usability or weight changed: re-balance, and drain queues it can now serve. */
   serverChanged(server: Server): void {
+    this.cluster?.serverChanged(server);
     this.balancer.update();
     this.noteAvailability();
     if (!server.usable) {

@@ -7,6 +7,8 @@ export class RateCounter {
   private previous = 0;
   private windowStart = 0;
   max = 0;
+  /** Multi-process primary (workers.ts): the workers' summed rate replaces the local window. */
+  ext: number | null = null;
 
   hit(now: number): void {
     this.roll(now);
@@ -16,6 +18,7 @@ export class RateCounter {
   }
 
   read(now: number): number {
+    if (this.ext !== null) return this.ext;
     this.roll(now);
     const elapsed = (now - this.windowStart) / 1000;
     return Math.round(this.previous * (1 - elapsed) + this.current);

@@ -5,6 +5,7 @@
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
 import { AddressGate } from './address-gate.js';
+import type { ClusterLink } from './ipc.js';
 import { Backend } from './backend.js';
 import { Frontend, ProcessLimit } from './frontend.js';
 import { Listener } from './listeners.js';
@@ -29,15 +30,30 @@ export class Proxy {
   reloads = 0;
   lastReloadAt: number | null = null;
   private stopping = false;
+  /** nbthread > 1 (workers.ts): the primary runs the checks but does not listen; a worker
+   *  listens but runs no checks. A single process (no `cluster`) does both. */
+  readonly cluster: ClusterLink | null;
+  private readonly listens: boolean;
+  private readonly checks: boolean;
 
   constructor(
     /** The running config; a reload replaces it. */
     public config: ProxyConfig,
     private readonly log: Logger,
+    cluster: ClusterLink | null = null,
   ) {
+    this.cluster = cluster;
+    this.listens = cluster?.role !== 'primary';
+    this.checks = cluster?.role !== 'worker';
     this.limit = new ProcessLimit(config.global.maxconn);
-    for (const bc of config.backends) this.backends.set(bc.name, new Backend(bc, log));
+    for (const bc of config.backends) this.backends.set(bc.name, this.newBackend(bc));
     for (const fc of config.frontends) this.frontends.push(new Frontend(fc, this.backends, this.limit, log, this.addressGate));
+  }
+
+  private newBackend(bc: ProxyConfig['backends'][number]): Backend {
+    const be = new Backend(bc, this.log);
+    be.cluster = this.cluster;
+    return be;
   }
 
   get logger(): Logger {
@@ -45,9 +61,9 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
-    for (const be of this.backends.values()) be.start();
+    if (this.checks) for (const be of this.backends.values()) be.start();
     try {
-      for (const fe of this.frontends) await fe.listen();
+      if (this.listens) for (const fe of this.frontends) await fe.listen();
     } catch (err) {
       await this.stop(0);
       throw err;
@@ -75,6 +91,8 @@ export class Proxy {
   /** Close every session (all frontends) whose client connected to local address `address`
    *  (normal form, see address-gate.ts); returns how many. */
   shutdownSessionsTo(address: string): number {
+    // (A multi-process primary has no sessions: the workers close theirs; the count is theirs.)
+    if (this.cluster?.role === 'primary') return this.cluster.shutdownSessionsTo(address), 0;
     let n = 0;
     for (const fe of this.frontends) n += fe.shutdownSessionsTo(address);
     for (const fe of this.retiredFrontends) n += fe.shutdownSessionsTo(address);
@@ -119,6 +137,13 @@ export class Proxy {
     try {
       for (const l of plan.listeners.opened) {
         if (l.kind !== 'frontend' || deferred.has(l.key)) continue;
+        if (!this.listens) {
+          // A multi-process primary: the workers will bind it (through the primary's cluster
+          // module) after this reload is applied here. Try it now, so that a bind that fails
+          // abandons the reload everywhere instead of leaving the workers on the old config.
+          (await Listener.open(l, frontendConfigs.get(l.owner)!.backlog, this.log)).close();
+          continue;
+        }
         openedTcp.push({ listener: await Listener.open(l, frontendConfigs.get(l.owner)!.backlog, this.log), owner: l.owner });
       }
       for (const sc of next.stats) {
@@ -159,8 +184,8 @@ export class Proxy {
         const kept = new Map<string, ServerReconfig>(bp.servers.kept.map((k) => [k.name, k.reconfig]));
         be.reconfigure(bc, { kept, rebalance: bp.rebalance });
       } else {
-        be = new Backend(bc, this.log);
-        be.start();
+        be = this.newBackend(bc);
+        if (this.checks) be.start();
       }
       nextBackends.set(bc.name, be);
     }
@@ -218,7 +243,7 @@ export class Proxy {
 
     // The sockets that had to wait for an old listener on their port.
     for (const l of plan.listeners.opened) {
-      if (l.kind !== 'frontend' || !deferred.has(l.key)) continue;
+      if (l.kind !== 'frontend' || !deferred.has(l.key) || !this.listens) continue;
       try {
         const fc = frontendConfigs.get(l.owner)!;
         nextFrontends.get(l.owner)!.attachListener(await Listener.open(l, fc.backlog, this.log));
@@ -233,6 +258,7 @@ export class Proxy {
 
     this.reloads++;
     this.lastReloadAt = Date.now();
+    this.cluster?.reloaded(next);
     this.log.info({ reload: 'applied', durationMs: Math.round(performance.now() - t0), servers: plan.servers }, plan.summary);
     return { status: 'applied', plan };
   }

@@ -253,6 +253,7 @@ const STATS_FIELDS: readonly Field<StatsConfig>[] = [
 const GLOBAL_FIELDS: readonly Field<ProxyConfig['global']>[] = [
   ['maxconn', (g) => text(g.maxconn)],
   ['hard-stop-after', (g) => durationText(g.hardStopAfter)],
+  ['nbthread', (g) => text(g.nbthread)],
   ['vrrp-status', (g) => text(g.vrrpStatus)],
 ];
 

@@ -66,6 +66,9 @@ export class Server implements LbServer {
   downtimeMs = 0;
   /** When the last session was given to this server (stats `lastsess`), or null. */
   lastSessionAt: number | null = null;
+  /** nbthread > 1, in a worker (workers.ts): the primary's verdict — health from its checks,
+   *  effective weight (slowstart included) — replaces the local checks, which never run here. */
+  remote: { up: boolean; weight: number } | null = null;
   private slowstartUntil = 0;
   private slowstartTimer: NodeJS.Timeout | null = null;
 
@@ -190,6 +193,7 @@ export class Server implements LbServer {
 
   /** Operationally up: passing checks (or not checked). */
   get up(): boolean {
+    if (this.remote) return this.remote.up;
     return this.checks ? this.checks.machine.isUp : true;
   }
 
@@ -202,6 +206,7 @@ export class Server implements LbServer {
   }
 
   get weight(): number {
+    if (this.remote) return this.remote.weight;
     const base = this.userWeight ?? this.config.weight;
     const left = this.slowstartUntil - Date.now();
     if (left <= 0) return base;
@@ -263,12 +268,15 @@ export class Server implements LbServer {
   // ---- passive health (observe layer4) ------------------------------------------------------
 
   connectSucceeded(): void {
-    if (this.config.observeLayer4) this.checks?.observe(true);
+    if (!this.config.observeLayer4) return;
+    if (this.remote) return this.backend.cluster?.passive(this, 'ok', false);
+    this.checks?.observe(true);
   }
 
   /** A connect attempt failed; `hard` when the server refused or reset (nothing listens). */
   connectFailed(hard: boolean): void {
     this.counters.connectErrors++;
+    if (this.remote) return this.backend.cluster?.passive(this, 'connect', hard);
     this.passiveError(hard, 'connect');
   }
 
@@ -281,6 +289,7 @@ export class Server implements LbServer {
    */
   dataError(afterClientClose: boolean): void {
     this.counters.responseErrors++;
+    if (this.remote) return void (afterClientClose || this.backend.cluster?.passive(this, 'data', true));
     // Otherwise the broker may be dying: check now rather than wait out `inter`.
     if (!afterClientClose) this.checks?.triggerNow();
   }
@@ -311,8 +320,13 @@ export class Server implements LbServer {
     this.changed();
   }
 
-  /** Close every session on this server (runtime API `shutdown sessions server`). */
+  /** Close every session on this server (runtime API `shutdown sessions server`). In a
+   *  multi-process primary the sessions are in the workers: they are told (the count is theirs). */
   shutdownSessions(): number {
+    if (this.backend.cluster?.role === 'primary') {
+      this.backend.cluster.shutdownSessions(this);
+      return 0;
+    }
     const n = this.sessionSet.size;
     for (const s of [...this.sessionSet]) s.kill();
     this.counters.killed += n;
@@ -333,12 +347,14 @@ export class Server implements LbServer {
     const duration = r && r.durationMs >= 0 ? `, check duration: ${Math.round(r.durationMs)}ms` : '';
     const queued = this.queue.length;
     if (t.to === 'DOWN') {
+      // (A multi-process primary has no sessions: the workers' sum, and they do the killing.)
+      const primary = this.backend.cluster?.role === 'primary';
       let killed = 0;
       if (this.config.shutdownSessionsOnDown) killed = this.shutdownSessions();
       this.log.error(
         { server: this.id, state: 'DOWN', reason: t.reason, check: r?.status, durationMs: r?.durationMs, active: left.active, backup: left.backup },
         `Server ${this.id} is DOWN, reason: ${t.reason}${info}${duration}. ` +
-          `${left.active} active and ${left.backup} backup servers left. ${this.sessionSet.size} sessions active, ${killed} killed, ${queued} remaining in queue.`,
+          `${left.active} active and ${left.backup} backup servers left. ${primary ? this.counters.cur : this.sessionSet.size} sessions active, ${primary && this.config.shutdownSessionsOnDown ? 'shutting them down in the workers' : `${killed} killed`}, ${queued} remaining in queue.`,
       );
     } else {
       if (this.config.slowstart > 0) this.beginSlowstart();
@@ -369,6 +385,19 @@ export class Server implements LbServer {
     };
     if (this.slowstartTimer) clearTimeout(this.slowstartTimer);
     this.slowstartTimer = setTimeout(step, tick);
+  }
+
+  /** In a worker: the primary's state of this server (see `remote`). */
+  applyRemote(up: boolean, admin: AdminState, weight: number): void {
+    const was = this.remote;
+    if (was && was.up === up && was.weight === weight && this.admin === admin) return;
+    const wasUp = this.up;
+    this.remote = { up, weight };
+    this.admin = admin;
+    if (wasUp !== up) this.noteTransition({ to: up ? 'UP' : 'DOWN' } as Transition);
+    // The primary logged the transition; only the sessions here are the worker's to close.
+    if (wasUp && !up && this.config.shutdownSessionsOnDown) this.shutdownSessions();
+    this.backend.serverChanged(this);
   }
 
   private changed(): void {

@@ -19,9 +19,10 @@ const ROWS: Record<string, RegExp> = {
   haproxy1: /^\| HAProxy \S+ nbthread 1 /,
   haproxy2: /^\| HAProxy \S+ nbthread 2 /,
   'node-tcp-proxy': /^\| node-tcp-proxy /,
-  warren: /^\| warren /,
+  warren: /^\| warren +\|/,
+  warren2: /^\| warren nbthread 2 /,
 };
-const MUST_PASS = ['direct', 'haproxy1', 'haproxy2', 'warren'];
+const MUST_PASS = ['direct', 'haproxy1', 'haproxy2', 'warren', 'warren2'];
 const SECTIONS = ['Behaviour checks', '1. Bulk', '2. New connections', '3. Keep-alive', '4. Slow reader', '5. Idle', '6. AMQP', 'Summary'];
 
 /** The markdown table under `### <title...>`: its rows (lines starting with `|`). */

@@ -149,9 +149,8 @@ const GLOBAL_IGNORED: Record<string, string> = {
   daemon: WARREN_RUNS_UNDER_SYSTEMD,
   'master-worker': WARREN_RUNS_UNDER_SYSTEMD,
   pidfile: 'systemd tracks the process',
-  nbproc: 'warren runs one process',
-  nbthread: 'warren runs one process',
-  'cpu-map': 'warren runs one process',
+  nbproc: "removed from HAProxy 2.5; warren's 'nbthread' runs worker processes",
+  'cpu-map': 'warren does not pin its worker processes to CPUs',
   'ulimit-n': 'set LimitNOFILE= in the systemd unit instead',
   node: 'no equivalent in warren',
   description: 'no equivalent in warren',
@@ -208,7 +207,7 @@ const GLOBAL_ERRORS: Record<string, string> = {
   'lua-prepend-path': 'Lua scripts are not supported by warren',
   'external-check': "external checks are not supported by warren (checks are tcp, 'amqp-check' or 'httpchk')",
 };
-const GLOBAL_KNOWN = ['maxconn', 'hard-stop-after', 'stats', ...Object.keys(GLOBAL_IGNORED), ...Object.keys(GLOBAL_ERRORS), ...SECTION_WORDS_ALL];
+const GLOBAL_KNOWN = ['maxconn', 'nbthread', 'hard-stop-after', 'stats', ...Object.keys(GLOBAL_IGNORED), ...Object.keys(GLOBAL_ERRORS), ...SECTION_WORDS_ALL];
 
 /** Proxy keywords that have no effect in warren: dropped with a warning giving the reason. */
 const PROXY_IGNORED: Record<string, string> = {
@@ -635,7 +634,7 @@ class Importer {
   private currentDefaults: Proxy | null = null;
   readonly defaultsSections: Proxy[] = [];
   readonly proxies: Proxy[] = [];
-  readonly global: { maxconn?: number; hardStopAfter?: string; statsSocket?: At<string> } = {};
+  readonly global: { maxconn?: number; nbthread?: number; hardStopAfter?: string; statsSocket?: At<string> } = {};
 
   run(text: string): void {
     const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -723,6 +722,13 @@ class Importer {
       const n = intArg(args[0], 1);
       if (n === null) this.msgs.error(no, `'maxconn' expects a positive integer, got '${args[0] ?? ''}'`);
       else this.global.maxconn = n;
+      return;
+    }
+    if (kw === 'nbthread') {
+      // HAProxy's threads become warren's worker processes (src/proxy/workers.ts).
+      const n = intArg(args[0], 1);
+      if (n === null || n > 64) this.msgs.error(no, `'nbthread' expects a number from 1 to 64, got '${args[0] ?? ''}'`);
+      else this.global.nbthread = n;
       return;
     }
     if (kw === 'hard-stop-after') {
@@ -1585,6 +1591,7 @@ function build(imp: Importer): Obj {
   const doc: Obj = {};
   const g: Obj = {};
   if (imp.global.maxconn !== undefined) g['maxconn'] = imp.global.maxconn;
+  if (imp.global.nbthread !== undefined && imp.global.nbthread > 1) g['nbthread'] = imp.global.nbthread;
   if (imp.global.hardStopAfter !== undefined) g['hard-stop-after'] = imp.global.hardStopAfter;
   if (imp.global.statsSocket) g['stats-socket'] = imp.global.statsSocket.value;
   if (Object.keys(g).length) doc['global'] = g;

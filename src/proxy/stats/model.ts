@@ -512,7 +512,7 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
   for (const fe of proxy.frontends) {
     bytesOut += fe.counters.bytesOut;
     listeners += fe.addresses().length;
-    sessions += fe.sessions.size;
+    sessions += fe.counters.cur; // (= fe.sessions.size; in a multi-process primary, the workers' sum)
   }
   for (const sc of proxy.config.stats) listeners += sc.binds.length;
   const ulimit = facts.ulimit;
@@ -521,7 +521,7 @@ export function collectInfo(proxy: Proxy, opts: InfoOptions = {}): StatInfo {
     Name: WARREN_NAME,
     Version: WARREN_VERSION,
     Release_date: WARREN_RELEASE_DATE,
-    Nbthread: 1,
+    Nbthread: proxy.config.global.nbthread, // warren: worker processes (src/proxy/workers.ts)
     Nbproc: 1,
     Process_num: 1,
     Pid: process.pid,

@@ -331,9 +331,25 @@ function enableAddress(ctx: CliContext, address: string): string {
 }
 
 function shutdownSessionsTo(ctx: CliContext, address: string): string {
+  const workers = ctx.proxy.cluster?.workers?.();
+  if (workers) {
+    // nbthread > 1: the sessions are in the workers; they close them as the message arrives.
+    ctx.proxy.shutdownSessionsTo(address);
+    ctx.log.info({ address, workers: workers.length, via: 'runtime API' }, `runtime API: shut down the sessions to ${address} (in ${workers.length} workers)`);
+    return `closing the sessions to ${address} in ${workers.length} workers\n`;
+  }
   const n = ctx.proxy.shutdownSessionsTo(address);
   ctx.log.info({ address, killed: n, via: 'runtime API' }, `runtime API: shut down ${n} sessions to ${address}`);
   return `closed ${n} sessions to ${address}\n`;
+}
+
+/** `show workers` (warren): nbthread's worker processes, or this single process. */
+function showWorkers(ctx: CliContext): string {
+  const pc = ctx.proxy.limit.counters;
+  const rows = ctx.proxy.cluster?.workers?.() ?? [
+    { id: 0, pid: process.pid, cur: pc.cur, total: pc.total, rate: pc.rate.read(Date.now()), uptimeSec: Math.floor((Date.now() - ctx.proxy.startedAt) / 1000) },
+  ];
+  return '# worker pid scur stot rate uptime_sec\n' + rows.map((w) => `${w.id} ${w.pid} ${w.cur} ${w.total} ${w.rate} ${w.uptimeSec}\n`).join('');
 }
 
 function showAddresses(ctx: CliContext): string {
@@ -476,13 +492,20 @@ export const COMMANDS: readonly Command[] = [
     run: () => `${WARREN_VERSION}\n`,
   },
   {
+    words: ['show', 'workers'],
+    usage: 'show workers                            : list the worker processes (nbthread) and their sessions (warren)',
+    level: 'operator',
+    run: (_args, ctx) => showWorkers(ctx),
+  },
+  {
     words: ['shutdown', 'sessions', 'server'],
     usage: 'shutdown sessions server <bk>/<srv>     : kill sessions on a server',
     level: 'admin',
     run: (args, ctx) =>
       adminServer(ctx, args, 3, (sv) => {
         const n = sv.shutdownSessions();
-        ctx.log.info({ server: sv.id, killed: n }, `runtime API: shut down ${n} sessions on ${sv.id}`);
+        if (ctx.proxy.cluster?.role === 'primary') ctx.log.info({ server: sv.id }, `runtime API: shutting down the sessions on ${sv.id} in the workers`);
+        else ctx.log.info({ server: sv.id, killed: n }, `runtime API: shut down ${n} sessions on ${sv.id}`);
         return '';
       }),
   },
@@ -636,7 +659,10 @@ function handleClient(client: net.Socket, level: CliLevel, proxy: Proxy, log: Lo
 
   const finish = (): void => {
     closed = true;
-    client.end();
+    // nbthread > 1: actions on sessions run in the workers; end the answer once they have.
+    const flush = proxy.cluster?.flush?.();
+    if (flush) void flush.then(() => client.end());
+    else client.end();
   };
 
   client.on('data', (chunk: Buffer) => {

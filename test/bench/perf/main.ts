@@ -9,7 +9,7 @@
 //   --rounds N         rounds (default 3; smoke 1)
 //   --smoke            short measurements (1 s, 1,000 idle connections, ...), for CI
 //   --only LIST        workloads and/or `checks`: bulk,connrate,latency,slowreader,idle,amqp,checks
-//   --subjects LIST    direct,haproxy1,haproxy2,node-tcp-proxy,warren (default: all)
+//   --subjects LIST    direct,haproxy1,haproxy2,node-tcp-proxy,warren,warren2 (default: all)
 //   --seconds N        length of a timed measurement (default 10; smoke 1)
 //   --warmup N         warm-up seconds before one (default 1; smoke 0)
 //   --idle N           idle connections (default 5000; smoke 1000)
@@ -117,7 +117,7 @@ function preflight(only: string[], subjects: string[]): void {
   if (only.includes('bulk')) need.push(['/usr/bin/iperf3', 'iperf3']);
   if (only.includes('connrate') || only.includes('latency')) need.push(['/usr/bin/wrk', 'wrk'], ['/usr/sbin/nginx', 'nginx-light']);
   if (subjects.some((s) => s.startsWith('haproxy'))) need.push(['/usr/sbin/haproxy', 'haproxy']);
-  if (subjects.includes('warren')) need.push([join(ROOT, 'dist/src/cli.js'), 'npm run build']);
+  if (subjects.some((s) => s.startsWith('warren'))) need.push([join(ROOT, 'dist/src/cli.js'), 'npm run build']);
   const missing = need.filter(([f]) => !existsSync(f));
   if (missing.length) {
     usage(`missing ${missing.map(([f, p]) => `${f} (${p})`).join(', ')}: run 'bash test/bench/perf-deps.sh' (as root) and 'npm run build'`);

@@ -14,8 +14,32 @@ const CLK_TCK = ((): number => {
   }
 })();
 
-/** CPU time (user + system, every thread) the process has used so far, ms. */
+/** The process and its children (warren with nbthread > 1: the primary and its workers), so
+ *  that CPU time and RSS cover every process of a subject. */
+function tree(pid: number): number[] {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+    return [pid, ...kids.flatMap((k) => tree(k))];
+  } catch {
+    return [pid];
+  }
+}
+
+/** CPU time (user + system, every thread) the process and its children have used so far, ms
+ *  (a child that exited meanwhile is no longer counted). */
 export function cpuMs(pid: number): number {
+  return tree(pid).reduce((sum, p) => sum + (p === pid ? cpuMs1(p) : safe(() => cpuMs1(p))), 0);
+}
+
+function safe(f: () => number): number {
+  try {
+    return f();
+  } catch {
+    return 0;
+  }
+}
+
+function cpuMs1(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After "pid (comm) ": state is field 3, so utime (14) and stime (15) are at 11 and 12 here.
@@ -30,13 +54,14 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   return Number(m[1]);
 }
 
-export const rssKiB = (pid: number): number => statusKiB(pid, 'VmRSS');
-export const hwmKiB = (pid: number): number => statusKiB(pid, 'VmHWM');
+/** Summed over the process tree (for the peak: the sum of each process's own peak). */
+export const rssKiB = (pid: number): number => tree(pid).reduce((s, p) => s + (p === pid ? statusKiB(p, 'VmRSS') : safe(() => statusKiB(p, 'VmRSS'))), 0);
+export const hwmKiB = (pid: number): number => tree(pid).reduce((s, p) => s + (p === pid ? statusKiB(p, 'VmHWM') : safe(() => statusKiB(p, 'VmHWM'))), 0);
 
 /** Resets the process's peak RSS (VmHWM) to its current RSS (Linux: `5` to clear_refs). */
 export function resetPeakRss(pid: number): boolean {
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    for (const p of tree(pid)) writeFileSync(`/proc/${p}/clear_refs`, '5');
     return true;
   } catch {
     return false;

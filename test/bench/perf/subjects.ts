@@ -6,6 +6,8 @@
 //   haproxy1/2      Debian's HAProxy, mode tcp, nbthread 1 / 2 (haproxy -db -f <generated cfg>)
 //   node-tcp-proxy  the npm package, as its own CLI would run it (createProxy, quiet)
 //   warren          node dist/src/cli.js proxy -f <generated yaml>
+//   warren2         the same with `nbthread: 2` (a primary and 2 worker processes; CPU time and
+//                   RSS are summed over the three, see proc.ts)
 //
 // HAProxy and warren get the same configuration: one listen section, one server, no health
 // check, maxconn and backlog (the same number) raised for the idle-connection workload, timeouts of 5 s / 1 h,
@@ -162,19 +164,22 @@ const nodeTcpProxy: Subject = {
   },
 };
 
-const warren: Subject = {
-  id: 'warren',
-  label: 'warren',
+function warrenSubject(nbthread: number): Subject {
+  const id = nbthread === 1 ? 'warren' : `warren${nbthread}`;
+  return {
+  id,
+  label: nbthread === 1 ? 'warren' : `warren nbthread ${nbthread}`,
   knownBroken: false,
   async start(backendPort, ctx) {
     const port = await freePort();
     const n = ++seq;
-    const cfg = join(ctx.dir, `warren-${n}.yaml`);
+    const cfg = join(ctx.dir, `${id}-${n}.yaml`);
     writeFileSync(
       cfg,
       [
         'global:',
         `  maxconn: ${ctx.maxconn}`,
+        ...(nbthread > 1 ? [`  nbthread: ${nbthread}`] : []),
         '  hard-stop-after: 1s',
         'defaults:',
         '  mode: tcp',
@@ -188,9 +193,10 @@ const warren: Subject = {
         '',
       ].join('\n'),
     );
-    return startProcess('warren', port, process.execPath, [join(ctx.root, 'dist/src/cli.js'), 'proxy', '-f', cfg], ctx, join(ctx.dir, 'warren.log'));
+    return startProcess(id, port, process.execPath, [join(ctx.root, 'dist/src/cli.js'), 'proxy', '-f', cfg], ctx, join(ctx.dir, `${id}.log`));
   },
-};
+  };
+}
 
 function packageVersion(name: string): string {
   try {
@@ -202,7 +208,7 @@ function packageVersion(name: string): string {
 }
 
 /** Every subject, in the order of the tables and of each round. */
-export const SUBJECTS: Subject[] = [direct, haproxy(1), haproxy(2), nodeTcpProxy, warren];
+export const SUBJECTS: Subject[] = [direct, haproxy(1), haproxy(2), nodeTcpProxy, warrenSubject(1), warrenSubject(2)];
 
 export function subjectById(id: string): Subject {
   const s = SUBJECTS.find((x) => x.id === id);
