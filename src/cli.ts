@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadProxyConfig } from './config/load.js';
-import { createLogger } from './lib/log.js';
+import { createLogger, type Logger } from './lib/log.js';
 import cluster from 'node:cluster';
 import type { DaemonStatus } from './vrrp/status.js';
 
@@ -74,6 +74,32 @@ async function isVrrpFile(file: string): Promise<boolean> {
   }
 }
 
+/**
+ * SIGTERM/SIGINT: log `message`, run `stop` once, exit 0 when it is done (1 if it failed).
+ * Returns whether a stop has begun (a reload then makes no sense).
+ */
+function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>): () => boolean {
+  let stopping = false;
+  const onSignal = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, message);
+    stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.fatal({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  return () => stopping;
+}
+
 async function runProxy(file: string): Promise<void> {
   const config = loadOrExit(file);
   const log = createLogger('proxy');
@@ -92,28 +118,11 @@ async function runProxy(file: string): Promise<void> {
     log.fatal({ err }, 'cannot start');
     process.exit(1);
   }
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: no new connections, waiting for sessions');
-    (primary ?? proxy).stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.fatal({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const stopping = stopOnSignals(log, 'stopping: no new connections, waiting for sessions', () => (primary ?? proxy).stop());
   // Reload in place (reload.ts): re-read and validate the file; an invalid one is logged and
   // changes nothing. Reloads never overlap; one asked for meanwhile runs after.
   process.on('SIGHUP', () => {
-    if (!stopping) void reloadFromFile(proxy, file, 'SIGHUP');
+    if (!stopping()) void reloadFromFile(proxy, file, 'SIGHUP');
   });
   process.off('SIGHUP', earlyHup);
   if (hupWhileStarting) void reloadFromFile(proxy, file, 'SIGHUP');
@@ -125,28 +134,11 @@ async function runVrrp(file: string): Promise<void> {
   const log = createLogger('vrrp');
   const daemon = new VrrpDaemon(config, log);
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping: resigning (priority 0) and handing the virtual addresses over');
-    daemon.stop().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.fatal({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const stopping = stopOnSignals(log, 'stopping: resigning (priority 0) and handing the virtual addresses over', () => daemon.stop());
   // SIGHUP: reload in-process (re-read, validate, apply; an invalid file changes nothing). Set
   // before start so an early SIGHUP cannot kill the daemon: the reload waits for the start.
   process.on('SIGHUP', () => {
-    if (!stopping) void daemon.requestReload();
+    if (!stopping()) void daemon.requestReload();
   });
   try {
     await daemon.start();
