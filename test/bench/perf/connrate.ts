@@ -1,9 +1,7 @@
 // Workload 2: new connections per second: wrk with `Connection: close` (one request per
 // connection) through each subject to nginx serving a 1 KiB file.
-import { startNginx } from './backends.js';
-import { cpuWindow } from './proc.js';
 import type { Workload } from './runner.js';
-import { wrk } from './wrk.js';
+import { prepareWrkWorkload } from './wrk.js';
 
 export const connrate: Workload = {
   id: 'connrate',
@@ -19,28 +17,11 @@ export const connrate: Workload = {
     { key: 'cpuPct', label: 'proxy CPU %', better: 'none', digits: 0 },
   ],
   timeoutMs: (o) => (o.seconds + o.warmup + 60) * 1000,
-  async prepare(env) {
-    const nginx = await startNginx(env.ctx.dir, env.ctx.nofile);
-    const o = env.opts;
-    return {
-      backendPort: nginx.port,
-      stop: () => nginx.stop(),
-      async measure(s) {
-        const url = `http://127.0.0.1:${s.port}${nginx.path}`;
-        const base = { conns: o.wrkConns, threads: o.wrkThreads, close: true, latency: false };
-        if (o.warmup > 0) await wrk(url, { ...base, seconds: o.warmup });
-        const cpu = cpuWindow(s.pid);
-        const r = await wrk(url, { ...base, seconds: o.seconds });
-        const { cpuMs, wallMs } = cpu.end();
-        return {
-          values: {
-            rate: r.rps,
-            errors: r.errors + r.non2xx,
-            cpuPerConn: (cpuMs * 1000) / r.requests,
-            cpuPct: (cpuMs / wallMs) * 100,
-          },
-        };
-      },
-    };
-  },
+  prepare: (env) =>
+    prepareWrkWorkload(env, { close: true, latency: false }, (r, { cpuMs, wallMs }) => ({
+      rate: r.rps,
+      errors: r.errors + r.non2xx,
+      cpuPerConn: (cpuMs * 1000) / r.requests,
+      cpuPct: (cpuMs / wallMs) * 100,
+    })),
 };

@@ -1,9 +1,7 @@
 // Workload 3: latency on persistent connections: wrk --latency (keep-alive) through each subject
 // to nginx serving a 1 KiB file; requests/s, p50 and p99.
-import { startNginx } from './backends.js';
-import { cpuWindow } from './proc.js';
 import type { Workload } from './runner.js';
-import { wrk } from './wrk.js';
+import { prepareWrkWorkload } from './wrk.js';
 
 export const latency: Workload = {
   id: 'latency',
@@ -19,23 +17,12 @@ export const latency: Workload = {
     { key: 'cpuPerReq', label: 'proxy CPU µs/req', better: 'lower', digits: 1 },
   ],
   timeoutMs: (o) => (o.seconds + o.warmup + 60) * 1000,
-  async prepare(env) {
-    const nginx = await startNginx(env.ctx.dir, env.ctx.nofile);
-    const o = env.opts;
-    return {
-      backendPort: nginx.port,
-      stop: () => nginx.stop(),
-      async measure(s) {
-        const url = `http://127.0.0.1:${s.port}${nginx.path}`;
-        const base = { conns: o.wrkConns, threads: o.wrkThreads, close: false, latency: true };
-        if (o.warmup > 0) await wrk(url, { ...base, seconds: o.warmup });
-        const cpu = cpuWindow(s.pid);
-        const r = await wrk(url, { ...base, seconds: o.seconds });
-        const { cpuMs } = cpu.end();
-        return {
-          values: { rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors + r.non2xx, cpuPerReq: (cpuMs * 1000) / r.requests },
-        };
-      },
-    };
-  },
+  prepare: (env) =>
+    prepareWrkWorkload(env, { close: false, latency: true }, (r, { cpuMs }) => ({
+      rps: r.rps,
+      p50: r.p50,
+      p99: r.p99,
+      errors: r.errors + r.non2xx,
+      cpuPerReq: (cpuMs * 1000) / r.requests,
+    })),
 };

@@ -1,5 +1,7 @@
 // wrk (Debian's 4.1): one run, its report parsed.
-import { run } from './proc.js';
+import { startNginx } from './backends.js';
+import { cpuWindow, run } from './proc.js';
+import type { Env, Prepared } from './runner.js';
 
 export interface WrkResult {
   requests: number;
@@ -43,4 +45,29 @@ export async function wrk(url: string, o: { seconds: number; conns: number; thre
   if (o.latency) args.push('--latency');
   args.push(url);
   return parseWrk(await run('/usr/bin/wrk', args, (o.seconds + 30) * 1000));
+}
+
+/**
+ * Workloads 2 and 3: nginx serving a 1 KiB file behind each subject, driven by wrk (warm-up
+ * first if asked); `values` turns wrk's result and the proxy's CPU time into the table's numbers.
+ */
+export async function prepareWrkWorkload(
+  env: Env,
+  mode: { close: boolean; latency: boolean },
+  values: (r: WrkResult, cpu: { cpuMs: number; wallMs: number }) => Record<string, number>,
+): Promise<Prepared> {
+  const nginx = await startNginx(env.ctx.dir, env.ctx.nofile);
+  const o = env.opts;
+  return {
+    backendPort: nginx.port,
+    stop: () => nginx.stop(),
+    async measure(s) {
+      const url = `http://127.0.0.1:${s.port}${nginx.path}`;
+      const base = { conns: o.wrkConns, threads: o.wrkThreads, ...mode };
+      if (o.warmup > 0) await wrk(url, { ...base, seconds: o.warmup });
+      const cpu = cpuWindow(s.pid);
+      const r = await wrk(url, { ...base, seconds: o.seconds });
+      return { values: values(r, cpu.end()) };
+    },
+  };
 }
