@@ -249,7 +249,7 @@ export class Frontend implements ListenerOwner {
     this.counters.sessionEnded();
     this.limit.counters.sessionEnded();
     session.backend.counters.sessionEnded();
-    if (session.wantsLog) {
+    if (this.config.tcplog && !(this.config.dontlognull && session.bytesIn === 0)) {
       this.log.info(session.logFields(), 'session');
     }
     this.admitWaiting();

@@ -1,15 +1,10 @@
 // One client↔server pair: queue, connect (with retries and redispatch), then pump bytes both ways
 // with backpressure and half-close, under HAProxy's timeouts, and one tcplog line at the end.
 //
-// The data path allocates nothing per chunk: a chunk read from one side is written as-is to the
-// other, and a full socket buffer pauses the reader until 'drain' — so memory per session stays
-// bounded by the sockets' own high-water marks however slow either side reads.
-//
-// Per-session cost (issue 6: thousands of mostly idle AMQP connections): the socket event
-// handlers are static functions shared by every session, which find their session through a
-// symbol-keyed property of the socket, instead of ~15 closures allocated per session; and the
-// client's addresses are read from the socket (getpeername/getsockname: two syscalls and two
-// strings, ~3% of the CPU of a connection in the connect-rate profile) only when needed.
+// The data path allocates nothing per chunk: the handlers are bound once per session (class
+// fields), a chunk read from one side is written as-is to the other, and a full socket buffer
+// pauses the reader until 'drain' — so memory per session stays bounded by the sockets' own
+// high-water marks however slow either side reads.
 
 import * as net from 'node:net';
 import type { BackendConfig, FrontendConfig } from '../config/types.js';
@@ -30,13 +25,6 @@ import { proxyHeaderV1, proxyHeaderV2 } from './proxy-protocol.js';
 type Phase = 'Q' | 'C' | 'D';
 
 const noop = (): void => {};
-
-/** The session a socket belongs to (both its client and its server socket carry it). */
-const kSession = Symbol('warren.session');
-type Tagged = net.Socket & { [kSession]: Session };
-function sessionOf(sock: net.Socket): Session {
-  return (sock as Tagged)[kSession];
-}
 
 /** Close a socket once what is queued for it has been written (a plain destroy() would drop
  *  it: the tail of a reply to a slow reader). Bounded by the socket's own timeout. */
@@ -74,13 +62,11 @@ export class Session implements Queueable {
   private clientEnded = false;
   private serverClosed = true;
   private finished = false;
-  /** The client's address and port, read from the socket when first needed (balance source,
-   *  send-proxy, the tcplog line); at accept only when tcplog is on, since the log line is
-   *  written after the socket closed, when the kernel can no longer be asked. */
-  private clientAddr: string | null = null;
-  private clientPort = 0;
-  /** See `localAddress`. */
-  private local: string | null = null;
+  private readonly clientAddr: string;
+  private readonly clientPort: number;
+  /** The local address the client connected to (normalised: no `::ffff:` prefix), for
+   *  `shutdown sessions to <addr>`. Read once at accept, never on the data path. */
+  readonly localAddress: string;
   /** The settings this session started with: a reload applies to new sessions only. */
   private readonly feConfig: FrontendConfig;
   private readonly beConfig: BackendConfig;
@@ -92,36 +78,19 @@ export class Session implements Queueable {
   ) {
     this.feConfig = frontend.config;
     this.beConfig = backend.config;
-    if (this.feConfig.tcplog) this.readPeer();
-    (client as Tagged)[kSession] = this;
-    client.on('error', Session.onClientError);
-    client.on('close', Session.onClientClose);
-    client.on('timeout', Session.onClientTimeout);
+    this.clientAddr = client.remoteAddress ?? '?';
+    this.clientPort = client.remotePort ?? 0;
+    this.localAddress = normalizeAddress(client.localAddress);
+    client.on('error', this.onClientError);
+    client.on('close', this.onClientClose);
+    client.on('timeout', this.onClientTimeout);
     const t = this.feConfig.timeouts;
     if (t.client !== null) client.setTimeout(t.client);
   }
 
-  private readPeer(): void {
-    if (this.clientAddr !== null) return;
-    this.clientAddr = this.client.remoteAddress ?? '?';
-    this.clientPort = this.client.remotePort ?? 0;
-  }
-
   /** The key `balance source` hashes. */
   get clientKey(): string {
-    this.readPeer();
-    return this.clientAddr!;
-  }
-
-  /**
-   * The local address the client connected to (normalised: no `::ffff:` prefix), for
-   * `shutdown sessions to <addr>`: asked of the socket the first time (the runtime API, rare),
-   * not at every accept. A client socket already closed has no address left: '' (its client
-   * got its FIN already, which is what the command is for).
-   */
-  get localAddress(): string {
-    if (this.local === null || this.local === '') this.local = normalizeAddress(this.client.localAddress);
-    return this.local;
+    return this.clientAddr;
   }
 
   start(): void {
@@ -134,14 +103,14 @@ export class Session implements Queueable {
     this.phase = 'Q';
     queue.push(this);
     // Moved from one queue to another (its server went away): the deadline stays the first one.
-    if (timeoutMs !== null && this.queueTimer === null) this.queueTimer = setTimeout(Session.onQueueTimeout, timeoutMs, this);
+    if (timeoutMs !== null && this.queueTimer === null) this.queueTimer = setTimeout(this.onQueueTimeout, timeoutMs);
   }
 
-  private static onQueueTimeout(self: Session): void {
-    self.queueTimer = null;
-    self.backend.leaveQueue(self);
-    self.abort('s');
-  }
+  private onQueueTimeout = (): void => {
+    this.queueTimer = null;
+    this.backend.leaveQueue(this);
+    this.abort('s');
+  };
 
   /** No server can take this session at all (none usable): HAProxy logs <NOSRV> and closes. */
   noServer(): void {
@@ -165,62 +134,17 @@ export class Session implements Queueable {
       allowHalfOpen: true,
       noDelay: true,
       keepAlive: be.tcpka,
-    }) as Tagged;
-    sock[kSession] = this;
+    });
     this.serverSocket = sock;
     this.serverClosed = false;
     sock.setTimeout(be.timeouts.connect);
-    sock.on('connect', Session.onServerConnect);
-    sock.on('error', Session.onServerError);
-    sock.on('close', Session.onServerClose);
-    sock.on('timeout', Session.onServerTimeout);
+    sock.on('connect', this.onServerConnect);
+    sock.on('error', this.onServerError);
+    sock.on('close', this.onServerClose);
+    sock.on('timeout', this.onServerTimeout);
   }
 
-  // ---- socket event handlers: shared by all sessions, `this` is the socket ------------------
-
-  private static onServerConnect(this: net.Socket): void {
-    sessionOf(this).serverConnected();
-  }
-  private static onServerError(this: net.Socket, err: NodeJS.ErrnoException): void {
-    sessionOf(this).serverError(err);
-  }
-  private static onServerClose(this: net.Socket, hadError: boolean): void {
-    sessionOf(this).serverClose(hadError);
-  }
-  private static onServerTimeout(this: net.Socket): void {
-    sessionOf(this).serverTimeout();
-  }
-  private static onServerData(this: net.Socket, chunk: Buffer): void {
-    sessionOf(this).serverData(chunk);
-  }
-  private static onServerEnd(this: net.Socket): void {
-    sessionOf(this).serverEnd();
-  }
-  private static onServerDrain(this: net.Socket): void {
-    sessionOf(this).client.resume();
-  }
-  private static onClientError(this: net.Socket): void {
-    sessionOf(this).clientError();
-  }
-  private static onClientClose(this: net.Socket, hadError: boolean): void {
-    sessionOf(this).clientClose(hadError);
-  }
-  private static onClientTimeout(this: net.Socket): void {
-    sessionOf(this).clientTimeout();
-  }
-  private static onClientData(this: net.Socket, chunk: Buffer): void {
-    sessionOf(this).clientData(chunk);
-  }
-  private static onClientEnd(this: net.Socket): void {
-    sessionOf(this).clientEnd();
-  }
-  private static onClientDrain(this: net.Socket): void {
-    sessionOf(this).serverSocket?.resume();
-  }
-
-  // ---- connected ----------------------------------------------------------------------------
-
-  private serverConnected(): void {
+  private onServerConnect = (): void => {
     const sock = this.serverSocket!;
     const server = this.server!;
     this.tConnected = performance.now() - this.connectStart;
@@ -233,23 +157,22 @@ export class Session implements Queueable {
     sock.setTimeout(tunnel ?? be.timeouts.server ?? 0);
     if (tunnel !== null) this.client.setTimeout(tunnel);
     if (server.config.sendProxy) {
-      this.readPeer();
       const endpoints = {
-        srcAddr: this.clientAddr!,
+        srcAddr: this.clientAddr,
         srcPort: this.clientPort,
         dstAddr: this.client.localAddress ?? '0.0.0.0',
         dstPort: this.client.localPort ?? 0,
       };
       sock.write(server.config.sendProxy === 2 ? proxyHeaderV2(endpoints) : proxyHeaderV1(endpoints));
     }
-    this.client.on('data', Session.onClientData);
-    this.client.on('end', Session.onClientEnd);
-    this.client.on('drain', Session.onClientDrain);
-    sock.on('data', Session.onServerData);
-    sock.on('end', Session.onServerEnd);
-    sock.on('drain', Session.onServerDrain);
+    this.client.on('data', this.onClientData);
+    this.client.on('end', this.onClientEnd);
+    this.client.on('drain', this.onClientDrain);
+    sock.on('data', this.onServerData);
+    sock.on('end', this.onServerEnd);
+    sock.on('drain', this.onServerDrain);
     this.client.resume();
-  }
+  };
 
   /** A connect attempt failed (refused, reset, unreachable, timed out): retry or give up. */
   private connectFailed(timedOut: boolean, err: NodeJS.ErrnoException | null): void {
@@ -275,7 +198,7 @@ export class Session implements Queueable {
     // HAProxy's turn-around: a server that refused at once is probably restarting; wait
     // min(timeout connect, 1s) before asking it again. A timed-out attempt already waited.
     const delay = timedOut ? 0 : Math.min(be.timeouts.connect, 1000);
-    this.retryTimer = setTimeout(Session.retrySameServer, delay, this);
+    this.retryTimer = setTimeout(this.retrySameServer, delay);
   }
 
   private shouldRedispatch(hard: boolean): boolean {
@@ -289,10 +212,10 @@ export class Session implements Queueable {
     return this.retriesDone === retries + 1 + interval; // -1: the last retry
   }
 
-  private static retrySameServer(self: Session): void {
-    self.retryTimer = null;
-    self.connectTo(self.server!);
-  }
+  private retrySameServer = (): void => {
+    this.retryTimer = null;
+    this.connectTo(this.server!);
+  };
 
   private dropServerSocket(): void {
     const sock = this.serverSocket;
@@ -306,62 +229,70 @@ export class Session implements Queueable {
 
   // ---- data ---------------------------------------------------------------------------------
 
-  private clientData(chunk: Buffer): void {
+  private onClientData = (chunk: Buffer): void => {
     const n = chunk.length;
     this.bytesIn += n;
     this.frontend.counters.bytesIn += n;
     this.backend.counters.bytesIn += n;
     this.server!.counters.bytesIn += n;
     if (!this.serverSocket!.write(chunk)) this.client.pause();
-  }
+  };
 
-  private serverData(chunk: Buffer): void {
+  private onServerData = (chunk: Buffer): void => {
     const n = chunk.length;
     this.bytesOut += n;
     this.frontend.counters.bytesOut += n;
     this.backend.counters.bytesOut += n;
     this.server!.counters.bytesOut += n;
     if (!this.client.write(chunk)) this.serverSocket!.pause();
-  }
+  };
+
+  private onServerDrain = (): void => {
+    this.client.resume();
+  };
+
+  private onClientDrain = (): void => {
+    this.serverSocket?.resume();
+  };
 
   // Half-close: a FIN from one side is passed on once everything before it has been written.
-  private clientEnd(): void {
+  private onClientEnd = (): void => {
     this.clientEnded = true;
     this.serverSocket?.end();
     const fin = this.feConfig.timeouts.clientFin;
     if (fin !== null) this.client.setTimeout(fin);
-  }
+  };
 
-  private serverEnd(): void {
+  private onServerEnd = (): void => {
     this.client.end();
     const fin = this.beConfig.timeouts.serverFin;
     if (fin !== null) this.serverSocket?.setTimeout(fin);
-  }
+  };
 
   // ---- errors, timeouts, close --------------------------------------------------------------
 
-  private clientError(): void {
+  private onClientError = (): void => {
     if (this.cause === '-') this.cause = 'C';
-  }
+  };
 
-  private clientTimeout(): void {
+  private onClientTimeout = (): void => {
     if (this.cause === '-') this.cause = 'c';
     this.destroyBoth();
-  }
+  };
 
-  private serverError(err: NodeJS.ErrnoException): void {
+  private onServerError = (err: NodeJS.ErrnoException): void => {
     if (this.phase === 'C') return this.connectFailed(false, err);
     if (this.cause === '-') this.cause = 'S';
     this.server?.dataError(this.clientEnded);
-  }
+  };
 
-  private serverTimeout(): void {
+  private onServerTimeout = (): void => {
     if (this.phase === 'C') return this.connectFailed(true, null);
     if (this.cause === '-') this.cause = 's';
     this.destroyBoth();
-  }
+  };
 
-  private clientClose(hadError: boolean): void {
+  private onClientClose = (hadError: boolean): void => {
     this.clientClosed = true;
     if (this.phase === 'Q') {
       // Gave up while queued.
@@ -379,9 +310,9 @@ export class Session implements Queueable {
       closeAfterFlush(this.serverSocket); // both directions are done: deliver what is queued
     }
     if (this.serverClosed) this.finish();
-  }
+  };
 
-  private serverClose(hadError: boolean): void {
+  private onServerClose = (hadError: boolean): void => {
     this.serverClosed = true;
     if (hadError) {
       if (this.cause === '-') this.cause = 'S';
@@ -392,7 +323,7 @@ export class Session implements Queueable {
       closeAfterFlush(this.client);
     }
     if (this.clientClosed) this.finish();
-  }
+  };
 
   private destroyBoth(): void {
     this.serverSocket?.destroy();
@@ -424,13 +355,6 @@ export class Session implements Queueable {
 
   // ---- log ----------------------------------------------------------------------------------
 
-  /** Whether the session ends with a tcplog line: by the settings it started with, like the rest
-   *  of its config (its client address was read at accept only if tcplog was on then). */
-  get wantsLog(): boolean {
-    const fe = this.feConfig;
-    return fe.tcplog && !(fe.dontlognull && this.bytesIn === 0);
-  }
-
   get terminationState(): string {
     const normal = this.cause === '-';
     return normal ? '--' : `${this.cause}${this.phase}`;
@@ -439,7 +363,6 @@ export class Session implements Queueable {
   /** HAProxy's tcplog fields (doc/configuration.txt §8.2.2), as structured JSON. */
   logFields(): Record<string, unknown> {
     const now = performance.now();
-    this.readPeer();
     return {
       client: `${this.clientAddr}:${this.clientPort}`,
       accept_date: new Date(this.acceptedAt).toISOString(),
