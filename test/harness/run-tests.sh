@@ -6,6 +6,8 @@
 #   4. always stops the cluster, and exits with the tests' status.
 # Usage: bash test/harness/run-tests.sh [dist/test/.../x.test.js ...]   (default: all)
 # WARREN_KEEP_LOGS=1 keeps the cluster's files (logs) even when the tests pass.
+# WARREN_CLUSTER_ARGS="--base-port 5773 --epmd-port 4381 --name-prefix w2" runs a second cluster
+# beside another run's (parallel work on one machine).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -62,7 +64,8 @@ trap 'exit 143' TERM
 
 start_ts=$(date +%s)
 # --dir: the cluster lives under STATE_DIR, so its logs survive a failed run.
-node dist/test/harness/cluster-cli.js start "$WARREN_RABBIT_STATE" --dir "$STATE_DIR/rabbit"
+# shellcheck disable=SC2086 # WARREN_CLUSTER_ARGS is a list of options
+node dist/test/harness/cluster-cli.js start "$WARREN_RABBIT_STATE" --dir "$STATE_DIR/rabbit" ${WARREN_CLUSTER_ARGS:-}
 echo "run-tests.sh: RabbitMQ cluster ready in $(($(date +%s) - start_ts)) s (state: $WARREN_RABBIT_STATE)" >&2
 
 # In the background, in its own process group (set -m), so that a signal to this script reaches
