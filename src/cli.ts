@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 // warren — one CLI for both daemons and their tools.
 
 import { readFileSync } from 'node:fs';
@@ -103,6 +103,7 @@ function stopOnSignals(log: Logger, message: string, stop: () => Promise<void>):
 async function runProxy(file: string): Promise<void> {
   const config = loadOrExit(file);
   const log = createLogger('proxy');
+  (await import('./proxy/memory.js')).prepareProxyHeap(log);
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
   // A SIGHUP while starting must not kill the proxy (node's default): it reloads once started.
   let hupWhileStarting = false;
@@ -155,6 +156,7 @@ async function runLocalProfile(file: string | undefined): Promise<void> {
   const config = loadOrExit(file ?? fileURLToPath(new URL('../../config/haproxy.yaml', import.meta.url)));
   const { runLocal } = await import('./local.js');
   const log = createLogger('local');
+  (await import('./proxy/memory.js')).prepareProxyHeap(log);
   process.on('unhandledRejection', (err) => log.fatal({ err }, 'unhandled promise rejection'));
   process.exit(await runLocal(config, log));
 }

@@ -5,7 +5,7 @@
 //   PREFIX (/opt/warren)                 the built app: dist/src, package.json, package-lock.json,
 //                                        README.md, config/ and systemd/ (reference copies), and the
 //                                        production node_modules (the lockfile's non-dev packages)
-//   /usr/local/bin/warren                a wrapper: exec NODE PREFIX/dist/src/cli.js "$@"
+//   /usr/local/bin/warren                a wrapper: exec NODE FLAGS PREFIX/dist/src/cli.js "$@" (FLAGS: proxy/memory.ts)
 //   /etc/systemd/system/warren-{proxy,vrrp}.service
 //   /etc/warren/haproxy.yaml             from config/haproxy.yaml
 //   /etc/warren/keepalived.yaml          from config/keepalived-a.yaml or -b.yaml (--host)
@@ -30,6 +30,7 @@ import yaml from 'js-yaml';
 import { parseDuration } from './config/duration.js';
 import { loadProxyConfig, ConfigError } from './config/load.js';
 import { isVrrpYaml, loadVrrpConfig } from './config/vrrp-load.js';
+import { PROXY_NODE_FLAGS } from './proxy/memory.js';
 
 /** The checkout or installed tree this code runs from (dist/src/install.js → ../..). */
 export const SOURCE_DIR = fileURLToPath(new URL('../..', import.meta.url));
@@ -144,7 +145,7 @@ export async function install(opts: InstallOptions): Promise<InstallStep[]> {
   syncApp(src, at(prefix), prefix, step);
   const wrapper = `#!/bin/sh
 # warren: written by 'warren install' (the app in ${prefix}, run by the node it was installed with).
-exec ${nodePath} ${prefix}/dist/src/cli.js "$@"
+exec ${nodePath} ${PROXY_NODE_FLAGS.join(' ')} ${prefix}/dist/src/cli.js "$@"
 `;
   writeShipped(at('/usr/local/bin/warren'), wrapper, 0o755, step, '/usr/local/bin/warren', `runs ${nodePath} ${prefix}/dist/src/cli.js`);
   if (/^\/(root|home)(\/|$)/.test(nodePath)) {

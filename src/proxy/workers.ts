@@ -46,6 +46,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ProxyConfig } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
+import { holdYoungGeneration } from './memory.js';
 import { CounterSum, FLUSH_TIMEOUT_MS, serverStates, SNAPSHOT_INTERVAL_MS, takeSnapshot, workerConfig, type ClusterLink, type ToPrimary, type ToWorker, type WorkerInfo } from './ipc.js';
 import { Proxy } from './proxy.js';
 import type { Server } from './server.js';
@@ -270,6 +271,7 @@ export class Primary implements ClusterLink {
  * state changes, reloads and runtime API actions; stop when told.
  */
 export function runWorker(log: Logger): void {
+  holdYoungGeneration();
   let proxy: Proxy | null = null;
   let stopping = false;
   const oks = new Set<Server>();

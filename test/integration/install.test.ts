@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { loadProxyConfig } from '../../src/config/load.js';
 import { loadVrrpConfig } from '../../src/config/vrrp-load.js';
 import { parseDuration } from '../../src/config/duration.js';
+import { PROXY_NODE_FLAGS } from '../../src/proxy/memory.js';
 
 const CLI = 'dist/src/cli.js';
 const isRoot = process.getuid?.() === 0;
@@ -182,10 +183,10 @@ test('warren install --root DIR --host b: units, host B configs, key, sysctl, ap
   assert.match(fs.readFileSync(join(root, 'etc/sysusers.d/warren.conf'), 'utf8'), /^u\s+warren\s+-\s+"[^"]+"\s+\/nonexistent\s+\/usr\/sbin\/nologin$/m);
   assert.match(fs.readFileSync(join(root, 'etc/tmpfiles.d/warren.conf'), 'utf8'), /^z\s+\/etc\/warren\/vrrp\.key\s+0600\s+warren\s+warren/m);
 
-  // The wrapper runs the installed app with this node.
+  // The wrapper runs the installed app with this node and the proxy's heap flags (memory.ts).
   const wrapper = join(root, 'usr/local/bin/warren');
   assert.equal(mode(wrapper), 0o755);
-  assert.match(fs.readFileSync(wrapper, 'utf8'), new RegExp(`^#!/bin/sh\n(#.*\n)*exec ${process.execPath} /opt/warren/dist/src/cli\\.js "\\$@"\n$`));
+  assert.match(fs.readFileSync(wrapper, 'utf8'), new RegExp(`^#!/bin/sh\n(#.*\n)*exec ${process.execPath} ${PROXY_NODE_FLAGS.join(' ')} /opt/warren/dist/src/cli\\.js "\\$@"\n$`));
 
   // The app: dist/src and the production dependencies only.
   const app = join(root, 'opt/warren');

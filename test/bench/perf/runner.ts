@@ -241,7 +241,7 @@ export function targetsTable(results: WorkloadResult[]): string | null {
   ratio('connrate', 'rate', 0.8, true, 'new connections/s ≥ 0.8× HAProxy nbthread 1');
   ratio('latency', 'p99', 1.2, false, 'keep-alive p99 ≤ 1.2× HAProxy nbthread 1');
   absolute('slowreader', 'peak', 64, 'slow reader: peak RSS ≤ 64 MiB', 'MiB', (r) => ` (growth during the run: ${fmt(medianOf(r, 'warren', 'growth'), 1)} MiB)`);
-  absolute('idle', 'perConn', 8, 'idle connections: ≤ 8 KiB each', 'KiB');
+  absolute('idle', 'perConnSettled', 8, 'idle connections: ≤ 8 KiB each (settled)', 'KiB');
   if (rows.length === 0) return null;
   return markdownTable(['target (warren, medians)', 'measured', 'status'], rows);
 }

@@ -5,7 +5,7 @@
 //   direct          no proxy: the client talks to the backend (the limit)
 //   haproxy1/2      Debian's HAProxy, mode tcp, nbthread 1 / 2 (haproxy -db -f <generated cfg>)
 //   node-tcp-proxy  the npm package, as its own CLI would run it (createProxy, quiet)
-//   warren          node dist/src/cli.js proxy -f <generated yaml>
+//   warren          node PROXY_NODE_FLAGS dist/src/cli.js proxy -f <generated yaml> (as installed)
 //   warren2         the same with `nbthread: 2` (a primary and 2 worker processes; CPU time and
 //                   RSS are summed over the three, see proc.ts)
 //
@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { PROXY_NODE_FLAGS } from '../../../src/proxy/memory.js';
 import { freePort } from '../bench-util.js';
 import { exited, startChild, stderrTail, stopChild, waitListening, withNofile } from './proc.js';
 
@@ -193,7 +194,7 @@ function warrenSubject(nbthread: number): Subject {
         '',
       ].join('\n'),
     );
-    return startProcess(id, port, process.execPath, [join(ctx.root, 'dist/src/cli.js'), 'proxy', '-f', cfg], ctx, join(ctx.dir, `${id}.log`));
+    return startProcess(id, port, process.execPath, [...PROXY_NODE_FLAGS, join(ctx.root, 'dist/src/cli.js'), 'proxy', '-f', cfg], ctx, join(ctx.dir, `${id}.log`));
   },
   };
 }
