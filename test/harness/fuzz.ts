@@ -50,6 +50,8 @@ function params<Ts>(budget: FuzzBudget): fc.Parameters<Ts> {
   return {
     seed,
     numRuns: fixedRuns ?? budget.runs,
+    // The failing case's error (message and stack) in the report, not only the inputs.
+    includeErrorInReport: true,
     ...(replayPath !== undefined ? { path: replayPath } : {}),
     // The plugin is typed Plugin<unknown> but works on any property's values.
     plugins: limited ? [fc.interruptAfterTimeLimit(budget.timeMs) as fc.Plugin<Ts>] : [],
