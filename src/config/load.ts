@@ -53,6 +53,26 @@ export interface ParsedYaml {
   lineOf(path: Path): number | null;
 }
 
+/**
+ * Values a document may hold once its aliases are expanded. js-yaml shares an anchored node
+ * between its aliases, so a few lines of aliases of aliases ("billion laughs") stand for 10^8
+ * values, and an alias inside its own anchor for a cycle; the validation and its messages walk
+ * the values, and would hang, run out of memory or throw. A real config has a few hundred.
+ */
+const MAX_EXPANDED_VALUES = 100_000;
+
+/** True when `data`, every alias expanded, has at most `limit` values (iterative: any depth). */
+function withinExpandedSize(data: unknown, limit: number): boolean {
+  const stack: unknown[] = [data];
+  let count = 0;
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (++count > limit) return false;
+    if (v !== null && typeof v === 'object') for (const child of Object.values(v)) stack.push(child); // no spread: a long list would overflow the call
+  }
+  return true;
+}
+
 export function parseYaml(text: string, file: string): ParsedYaml {
   const root: NodePos = { line: 1, kind: null, value: null, children: [] };
   const stack: NodePos[] = [root];
@@ -77,6 +97,16 @@ export function parseYaml(text: string, file: string): ParsedYaml {
     }
     throw err;
   }
+  if (!withinExpandedSize(data, MAX_EXPANDED_VALUES)) {
+    throw new ConfigError([
+      {
+        file,
+        line: null,
+        path: '',
+        message: `YAML: the document expands to more than ${MAX_EXPANDED_VALUES} values: an alias (*name) inside its own anchor (&name), or aliases of aliases repeating a node too often`,
+      },
+    ]);
+  }
   const doc = root.children[root.children.length - 1] ?? root;
   return {
     data,
@@ -86,7 +116,7 @@ export function parseYaml(text: string, file: string): ParsedYaml {
         let next: NodePos | undefined;
         if (node.kind === 'mapping') {
           for (let i = 0; i + 1 < node.children.length; i += 2) {
-            if (String(node.children[i]!.value) === String(seg)) {
+            if (scalarText(node.children[i]!.value) === String(seg)) {
               // A key's own line is where an operator looks for it; its value may start below.
               next = node.children[i + 1]!;
               if (next.kind === 'mapping' || next.kind === 'sequence') next = { ...next, line: node.children[i]!.line };
@@ -102,6 +132,15 @@ export function parseYaml(text: string, file: string): ParsedYaml {
       return node === root ? null : node.line;
     },
   };
+}
+
+/**
+ * String() of a YAML scalar; null for a mapping or a list, which are never converted: String() of
+ * a mapping calls its `toString` / `valueOf` keys, and throws a TypeError when the document has
+ * such a key (`mode: {toString: 1}`).
+ */
+function scalarText(v: unknown): string | null {
+  return v !== null && typeof v === 'object' ? null : String(v);
 }
 
 function valueAt(data: unknown, path: Path): unknown {
@@ -120,9 +159,10 @@ function zodProblems(error: z.ZodError, data: unknown): Problem[] {
         problems.push({ path: [...path, key], message: `unknown keyword '${key}'${didYouMean(key, known)}` });
       }
     } else if (issue.code === 'invalid_value') {
-      const got = String(valueAt(data, path));
+      const got = scalarText(valueAt(data, path));
       const values = issue.values.map(String);
-      problems.push({ path, message: `expected one of ${values.join(', ')}, got '${got}'${didYouMean(got, values)}` });
+      const shown = got === null ? (Array.isArray(valueAt(data, path)) ? 'a list' : 'a mapping') : `'${got}'${didYouMean(got, values)}`;
+      problems.push({ path, message: `expected one of ${values.join(', ')}, got ${shown}` });
     } else if (issue.code === 'invalid_type') {
       const got = valueAt(data, path);
       problems.push({ path, message: `expected ${issue.expected}, got ${got === undefined ? 'nothing' : JSON.stringify(got)}` });

@@ -142,7 +142,7 @@ const statusListen = value((v): { host: string; port: number } | null | Bad => {
 const STATES = ['MASTER', 'BACKUP'] as const;
 const state = value((v) => {
   if (v === 'MASTER' || v === 'BACKUP') return v;
-  const got = String(v);
+  const got = typeof v === 'string' ? v : show(v); // show(): never String() of a mapping (its keys may be `toString`)
   const hint = STATES.find((s) => s === got.toUpperCase());
   return new Bad(`expected MASTER or BACKUP, got ${show(v)}${hint ? ` (did you mean '${hint}'?)` : didYouMean(got, STATES)}`);
 });
@@ -451,7 +451,7 @@ const authSchema = z.strictObject({
         `expected HMAC-SHA256, got '${v}': warren authenticates adverts with HMAC-SHA256 and the shared secret (keepalived's ${v === 'PASS' ? 'PASS sends the password in clear' : 'AH (IPsec) is not supported'}); 'warren import' converts it`,
       );
     }
-    return new Bad(`expected HMAC-SHA256, got ${show(v)}${didYouMean(String(v), ['HMAC-SHA256'])}`);
+    return new Bad(`expected HMAC-SHA256, got ${show(v)}${didYouMean(typeof v === 'string' ? v : show(v), ['HMAC-SHA256'])}`);
   }).optional(),
   auth_pass: value((v) =>
     typeof v === 'string' && v !== ''

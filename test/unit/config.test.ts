@@ -206,6 +206,26 @@ test('YAML syntax errors carry the line', () => {
   assert.match(errorsOf('- a\n- b\n')[0]!, /^bad\.yaml:1: expected a mapping/);
 });
 
+// Found by test/unit/fuzz-config.test.ts: String() of a mapping with a `toString` key threw a
+// TypeError out of the loader; an alias cycle made the messages' JSON.stringify throw, and an
+// alias bomb ran the process out of memory.
+test('mappings with toString/valueOf keys where a word is expected: a ConfigError, not a TypeError', () => {
+  assert.deepEqual(errorsOf('defaults:\n  mode: {toString: 1}\n'), ['bad.yaml:2: defaults.mode: expected one of tcp, http, got a mapping']);
+  assert.deepEqual(errorsOf('defaults:\n  mode: [{valueOf: 1, toString: 1}]\n'), ['bad.yaml:2: defaults.mode: expected one of tcp, http, got a list']);
+  assert.match(errorsOf('? {toString: 1}\n: 1\n')[0]!, /^bad\.yaml:1: .*unknown keyword/);
+});
+
+test('alias cycles and alias bombs are refused before validation walks them', () => {
+  const expands = /^bad\.yaml: YAML: the document expands to more than 100000 values/;
+  assert.match(errorsOf('listen:\n  x:\n    server: &s [[*s]]\n')[0]!, expands);
+  assert.match(errorsOf('global: &a [*a]\n')[0]!, expands);
+  const bomb = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i <= 8; i++) bomb.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+  assert.match(errorsOf(`${bomb.join('\n')}\nlisten:\n  x:\n    server: *a8\n`)[0]!, expands);
+  // A few aliases (YAML's way to share a block) are fine.
+  assert.ok(!errorsOf('defaults: &d {mode: tcp}\nlisten:\n  x: {<<: *d, bind: "127.0.0.1:1"}\n').some((l) => l.includes('expands')));
+});
+
 test('missing timeouts, duplicate binds and names are refused', () => {
   const errors = errorsOf(`listen:
   a:

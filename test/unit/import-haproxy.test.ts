@@ -426,3 +426,16 @@ describe('the YAML passes the warren config loader', () => {
     assert.deepEqual(config.stats.map((s) => [s.name, s.uri, s.refresh]), [['monitor', '/stats', 5000]]);
   });
 });
+
+// Found by test/unit/fuzz-import.test.ts: the header quoted the native file's words as they were,
+// so a NUL made the written YAML unloadable and a lone CR ended the comment (the rest of the
+// message became YAML).
+test('control characters in quoted words are escaped in the header: the output stays loadable, nothing leaks out of the comment', () => {
+  const r = importLines('global', '  maxconn\u0000 10', '  bogus\rlisten: {injected: 1}', ...TCP_DEFAULTS, 'listen app', '  bind 127.0.0.1:5672', '  server s1 127.0.0.1:5673');
+  assert.ok(r.errors.length + r.warnings.length >= 2, 'both words are reported');
+  const doc = parse(r);
+  assert.deepEqual(Object.keys(doc['listen']), ['app']);
+  assert.match(r.yaml, /maxconn\\u0000/);
+  assert.match(r.yaml, /bogus\\u000dlisten/);
+  assert.doesNotThrow(() => loadProxyConfigText(r.yaml, 'imported.yaml'));
+});

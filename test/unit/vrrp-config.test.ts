@@ -312,6 +312,17 @@ describe('resolution: keepalived units (seconds) become milliseconds, keepalived
 });
 
 describe('schema errors: FILE:LINE: path: what was expected', () => {
+  // Found by test/unit/fuzz-config.test.ts: String() of these mappings threw a TypeError.
+  test('mappings with a toString key where a word is expected: a ConfigError, not a TypeError', () => {
+    assert.ok(errors(...INSTANCE, '    state: {toString: 1}').includes('k.yaml:7: vrrp_instance.VI_1.state: expected MASTER or BACKUP, got a mapping'));
+    assert.ok(errors(...INSTANCE, '    state: [[{toString: x}]]').includes('k.yaml:7: vrrp_instance.VI_1.state: expected MASTER or BACKUP, got a list'));
+    assert.match(errors(...INSTANCE.slice(0, -1), '    authentication: {auth_type: {toString: 1}, auth_pass: 0123456789abcdef0123}').join('\n'), /authentication\.auth_type: expected HMAC-SHA256, got a mapping/);
+  });
+
+  test('an alias cycle is refused before validation walks it', () => {
+    assert.match(errors('vrrp_instance: &a', '  VI_1: *a')[0]!, /^k\.yaml: YAML: the document expands to more than 100000 values/);
+  });
+
   test('unknown keywords get "did you mean"; keepalived keywords warren lacks say why', () => {
     assert.deepEqual(
       errors(

@@ -1695,6 +1695,18 @@ export function importHaproxyCfg(text: string, file: string): ImportResult {
   return importResult(file, body, imp.msgs);
 }
 
+/**
+ * Text for one comment line of the header. Messages quote the native file's words, which may hold
+ * any character: a lone CR would end the comment (what follows would be YAML), and NUL, other
+ * control characters or a lone surrogate make js-yaml refuse the whole file. Those are written as
+ * \uXXXX; a CRLF or LF becomes a blank, as before.
+ */
+function commentText(s: string): string {
+  return s
+    .replace(/\r?\n/g, ' ')
+    .replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** The imported YAML under a header that lists every message with its line in `file`. Shared by
  *  both importers. */
 export function importResult(file: string, body: string, msgs: { warnings: ImportMessage[]; errors: ImportMessage[] }): ImportResult {
@@ -1702,11 +1714,11 @@ export function importResult(file: string, body: string, msgs: { warnings: Impor
   const byLine = (a: ImportMessage, b: ImportMessage): number => a.line - b.line;
   warnings.sort(byLine);
   errors.sort(byLine);
-  const header = [`# Imported from ${file} by 'warren import'.`];
+  const header = [`# Imported from ${commentText(file)} by 'warren import'.`];
   const all = [...errors, ...warnings].sort(byLine);
   if (all.length) {
-    header.push(`# ${errors.length} error(s), ${warnings.length} warning(s) (line numbers are in ${file}):`);
-    for (const m of all) header.push(`#   line ${m.line}: ${m.severity}: ${m.message.replace(/\r?\n/g, ' ')}`);
+    header.push(`# ${errors.length} error(s), ${warnings.length} warning(s) (line numbers are in ${commentText(file)}):`);
+    for (const m of all) header.push(`#   line ${m.line}: ${m.severity}: ${commentText(m.message)}`);
   }
   return { yaml: `${header.join('\n')}\n${body}`, warnings, errors };
 }
