@@ -5,7 +5,7 @@
 // not fatal: they depend on the machine).
 //
 //   npm run chaos
-//   node dist/test/bench/chaos.js [--reps 3] [--overlap-reps 2 | --no-overlaps] [--heartbeat 1] [--hold-ms 3000]
+//   node dist/test/bench/chaos.js [--reps 3] [--overlap-reps 2 | --no-overlaps] [--heartbeat 1] [--confirm-timeout 1000] [--hold-ms 3000]
 //        [--json FILE] [--only SUBSTRING]... [--base-port 5883] [--epmd-port 4393]
 //
 // Self-contained: needs root (network namespaces) and the Debian packages of
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
       overlapReps: flag('no-overlaps') ? 0 : numberOption('overlap-reps', 2),
       heartbeatS: numberOption('heartbeat', 1),
       holdMs: numberOption('hold-ms', 3000),
+      confirmTimeoutMs: numberOption('confirm-timeout', 1000),
       only: stringOptions('only'),
       log,
     });

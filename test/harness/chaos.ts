@@ -47,6 +47,8 @@ export interface ChaosOptions {
   heartbeatS?: number;
   /** Client connect + setup timeout, ms (default 1000). */
   connectTimeoutMs?: number;
+  /** Publisher confirm timeout, ms (default 1000): see lab-client.ts --confirm-timeout. */
+  confirmTimeoutMs?: number;
   /** advert_int of both vrrp daemons, s (default 0.1, the lab's). */
   advertInt?: number;
   /** How long a fault is left in place before its repair, at least (default 3000). */
@@ -358,6 +360,7 @@ export interface ChaosReport {
     intervalMs: number;
     heartbeatS: number;
     connectTimeoutMs: number;
+    confirmTimeoutMs: number;
     advertInt: number;
     proxyChecks: string;
     vrrpTracker: string;
@@ -402,6 +405,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     intervalMs: o.intervalMs ?? 20,
     heartbeatS: o.heartbeatS ?? 1,
     connectTimeoutMs: o.connectTimeoutMs ?? 1000,
+    confirmTimeoutMs: o.confirmTimeoutMs ?? 1000,
     advertInt: o.advertInt ?? 0.1,
     reps: o.reps ?? 1,
     overlapReps: o.overlapReps ?? 1,
@@ -437,7 +441,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     for (let i = 1; i <= cfg.publishers; i++) {
       const id = `p${i}`;
       const file = path.join(w.lab.dir, `${id}.rec`);
-      pubs.push({ id, file, p: w.lab.spawn('client', `publisher-${i}`, process.execPath, labClientArgs({ ...common, intervalMs: cfg.intervalMs, id, record: file })) });
+      pubs.push({ id, file, p: w.lab.spawn('client', `publisher-${i}`, process.execPath, labClientArgs({ ...common, intervalMs: cfg.intervalMs, confirmTimeoutMs: cfg.confirmTimeoutMs, id, record: file })) });
     }
     const records = (rec = new Records([...pubs, ...cons].map((c) => ({ file: c.file, who: c.id }))));
     const ctx: ChaosCtx = {
@@ -591,6 +595,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       intervalMs: cfg.intervalMs,
       heartbeatS: cfg.heartbeatS,
       connectTimeoutMs: cfg.connectTimeoutMs,
+      confirmTimeoutMs: cfg.confirmTimeoutMs,
       advertInt: cfg.advertInt,
       proxyChecks: 'amqp-check (guest login), inter 500ms fastinter 100ms rise 2 fall 2',
       vrrpTracker: 'chk_proxy: the local proxy /healthz every 0.1 s, timeout 0.5 s, fall 1 rise 2, weight -60',
@@ -665,7 +670,7 @@ export function chaosMarkdown(r: ChaosReport): string {
   const t = r.totals;
   return [
     `chaos run: ${c.publishers} publishers (confirms, one message per ${c.intervalMs} ms each), ${c.consumers} consumers (manual acks), quorum queue; ` +
-      `client heartbeat ${c.heartbeatS} s, connect timeout ${c.connectTimeoutMs} ms; advert_int ${c.advertInt} s; proxy checks: ${c.proxyChecks}; vrrp tracker: ${c.vrrpTracker}; ` +
+      `client heartbeat ${c.heartbeatS} s, connect timeout ${c.connectTimeoutMs} ms, confirm timeout ${c.confirmTimeoutMs} ms; advert_int ${c.advertInt} s; proxy checks: ${c.proxyChecks}; vrrp tracker: ${c.vrrpTracker}; ` +
       `${c.reps} rep(s) per fault, ${c.overlapReps} per overlap; hold ${c.holdMs} ms; ${Math.round(r.durationMs / 1000)} s in all`,
     '',
     'outage = the longest gap between two consecutive confirms of one publisher (max over the publishers) in the fault window (injection → repair); "at repair" = the same from the repair to the settled end',

@@ -7,6 +7,7 @@
 //   node dist/test/harness/lab-client.js [--url URL] [--interval MS] [--heartbeat S]
 //                                        [--queue NAME] [--connect-timeout MS]
 //                                        [--quorum] [--consume] [--prefetch N] [--id NAME] [--record FILE]
+//                                        [--confirm-timeout MS]
 //   (the URL may also be given as the first positional argument)
 //
 // --quorum (the chaos run, test/harness/chaos.ts): --queue NAME is a durable quorum queue
@@ -15,6 +16,11 @@
 // well-written one must to lose nothing: every message stays in its own buffer until its confirm;
 // a message whose connection closed before the confirm, or that was nacked, is published again
 // (first thing) on the next connection, so it may arrive twice but is never dropped.
+// --confirm-timeout MS (--quorum publisher, default 0: none): a message unconfirmed for longer
+// means the channel is stuck, and the connection is dropped and made again (its unconfirmed
+// messages resent). RabbitMQ 3.10 needs it: a channel opened while a quorum queue elects a new
+// leader can keep sending to the dead one and never get a confirm (seen in the chaos run: 47 s,
+// until the connection happened to close).
 // --consume implies --quorum's queue declaration. --record FILE appends one line per confirm
 // (`c <t> <messageId>`, publisher) or per delivery (`m <t> <messageId> <0|1 redelivered>`,
 // consumer, written before the ack), for the loss / duplicate / outage accounting.
@@ -49,6 +55,7 @@ interface Options {
   prefetch: number;
   id: string;
   record: string | null;
+  confirmTimeoutMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -63,6 +70,7 @@ function parseArgs(argv: string[]): Options {
     prefetch: 50,
     id: String(process.pid),
     record: null,
+    confirmTimeoutMs: 0,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
@@ -105,6 +113,9 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--record':
         o.record = argv[++i] ?? null;
+        break;
+      case '--confirm-timeout':
+        o.confirmTimeoutMs = num(a, argv[++i]);
         break;
       default:
         if (a.startsWith('amqp://') || a.startsWith('amqps://')) o.url = a;
@@ -155,7 +166,8 @@ let pending = 0;
 /** --quorum publisher: next sequence number; messages (by seq) published and not yet confirmed,
  *  on the live connection; messages to publish again (their connection died, or a nack). */
 let seq = 0;
-const inflight = new Set<number>();
+/** seq → when it was (last) published; in publish order. */
+const inflight = new Map<number, number>();
 const resend: number[] = [];
 
 function scheduleConnect(delayMs: number): void {
@@ -175,7 +187,7 @@ function lost(n: number, ev: 'closed' | 'error', msg: string): void {
   totals.unconfirmed += pending;
   pending = 0;
   // Their confirm will never come: publish them again, in order, on the next connection.
-  resend.push(...inflight);
+  resend.push(...inflight.keys());
   resend.sort((a, b) => a - b);
   inflight.clear();
   if (publishTimer) clearInterval(publishTimer);
@@ -208,7 +220,7 @@ function startPublishing(n: number, ch: ConfirmChannel, queue: string): void {
   const publishOne = (s: number | null): void => {
     totals.published++;
     pending++;
-    if (s !== null) inflight.add(s);
+    if (s !== null) inflight.set(s, Date.now());
     const props = s === null ? {} : { persistent: true, messageId: `${opts.id}-${s}` };
     ch.sendToQueue(queue, body, props, (err) => {
       if (current !== n) return; // counted as unconfirmed (and queued for resending) when the connection went
@@ -235,6 +247,10 @@ function startPublishing(n: number, ch: ConfirmChannel, queue: string): void {
     if (current !== n || !channel) return;
     try {
       if (!opts.quorum) return publishOne(null);
+      const oldest = inflight.values().next().value;
+      if (opts.confirmTimeoutMs > 0 && oldest !== undefined && Date.now() - oldest > opts.confirmTimeoutMs) {
+        return lost(n, 'error', `no confirm within ${opts.confirmTimeoutMs} ms`);
+      }
       // Unconfirmed messages of a lost connection first (a real publisher keeps them in order),
       // then one new message per tick.
       while (resend.length) {

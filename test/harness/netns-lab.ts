@@ -838,6 +838,8 @@ export interface LabClientArgs {
   id?: string;
   /** File for the confirm / delivery records (see lab-client.ts). */
   record?: string;
+  /** Publisher: reconnect when a message stays unconfirmed this long, ms (default 0: never). */
+  confirmTimeoutMs?: number;
 }
 
 /** The path of the compiled lab client and its argv, for lab.spawn('client', name, process.execPath, ...). */
@@ -853,5 +855,6 @@ export function labClientArgs(a: LabClientArgs = {}): string[] {
   if (a.prefetch !== undefined) args.push('--prefetch', String(a.prefetch));
   if (a.id !== undefined) args.push('--id', a.id);
   if (a.record !== undefined) args.push('--record', a.record);
+  if (a.confirmTimeoutMs !== undefined) args.push('--confirm-timeout', String(a.confirmTimeoutMs));
   return args;
 }
