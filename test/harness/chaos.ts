@@ -24,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import amqp from 'amqplib';
-import { median } from '../bench/bench-util.js';
+import { markdownTable, median } from '../bench/bench-util.js';
 import { amqpUrl, killNode, nodePid, rabbitmqctl, startNode, stopNode, waitClusterRunning, type ClusterInfo } from './rabbit-cluster.js';
 import { LAB_ADDR, labClientArgs, parseClientEvents, type LabProcess } from './netns-lab.js';
 import { ADVERT_PORT, WarrenLab } from './warren-lab.js';
@@ -570,7 +570,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const stats = pubs.map((p) => parseClientEvents(p.p!.lines()).filter((e) => e.ev === 'stats').at(-1));
   const lostIds = records.missing();
   const dupIds = [...records.delivered.values()].filter((n) => n > 1);
-  const summaries: FaultSummary[] = faults.map((f) => {
+  const summaries: FaultSummary[] = faults.filter((f) => runs.some((r) => r.fault === f.name)).map((f) => {
     const rs = runs.filter((r) => r.fault === f.name);
     const outageMs = rs.map((r) => r.fault_outage.ms);
     const repairOutageMs = rs.map((r) => r.repair_outage.ms);
@@ -664,9 +664,6 @@ export function chaosMarkdown(r: ChaosReport): string {
   const f3 = (t: [number, number, number]): string => t.map((x) => (Number.isFinite(x) ? String(Math.round(x)) : 'n/a')).join(' / ');
   const header = ['fault', 'runs', 'outage ms (min / median / max)', 'target ms', 'pass', 'at repair, ms (min / median / max)', 'repair ≤ 500'];
   const rows = r.faults.map((f) => [f.fault, String(f.runs), f3(f.outage), `${f.targetMs} (${f.targetWhy})`, f.pass ? 'pass' : 'FAIL', f3(f.repairOutage), f.repairPass ? 'pass' : 'FAIL']);
-  const cells = [header, ...rows];
-  const width = header.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  const line = (row: string[]): string => `| ${row.map((v, i) => v.padEnd(width[i]!)).join(' | ')} |`;
   const t = r.totals;
   return [
     `chaos run: ${c.publishers} publishers (confirms, one message per ${c.intervalMs} ms each), ${c.consumers} consumers (manual acks), quorum queue; ` +
@@ -675,9 +672,7 @@ export function chaosMarkdown(r: ChaosReport): string {
     '',
     'outage = the longest gap between two consecutive confirms of one publisher (max over the publishers) in the fault window (injection → repair); "at repair" = the same from the repair to the settled end',
     '',
-    line(header),
-    `|${width.map((x) => '-'.repeat(x + 2)).join('|')}|`,
-    ...rows.map(line),
+    markdownTable(header, rows),
     '',
     `totals: published ${t.published} (publish attempts ${t.publishAttempts}, republished ${t.republished}), confirmed ${t.confirmed}, consumed ${t.consumed} (distinct ${t.consumedDistinct}, redelivered ${t.redelivered}), ` +
       `confirmed-but-lost ${t.lost}, duplicates ${t.duplicates} ids (${t.duplicateDeliveries} extra deliveries)`,

@@ -16,11 +16,13 @@
 // well-written one must to lose nothing: every message stays in its own buffer until its confirm;
 // a message whose connection closed before the confirm, or that was nacked, is published again
 // (first thing) on the next connection, so it may arrive twice but is never dropped.
-// --confirm-timeout MS (--quorum publisher, default 0: none): a message unconfirmed for longer
-// means the channel is stuck, and the connection is dropped and made again (its unconfirmed
-// messages resent). RabbitMQ 3.10 needs it: a channel opened while a quorum queue elects a new
-// leader can keep sending to the dead one and never get a confirm (seen in the chaos run: 47 s,
-// until the connection happened to close).
+// A nack (--quorum publisher) drops the connection and makes a new one, the nacked and unconfirmed
+// messages resent there; so does --confirm-timeout MS (default 0: none) without a single positive
+// confirm for that long while messages are outstanding. RabbitMQ 3.10 needs both: a channel
+// opened while a quorum queue elects a new leader can keep the dead leader, and then either nacks
+// everything published on it (resending on the same channel was a nack storm: 23 000 nacks in
+// 20 s) or never confirms at all (47 s, until the connection happened to close). A new channel
+// finds the new leader.
 // --consume implies --quorum's queue declaration. --record FILE appends one line per confirm
 // (`c <t> <messageId>`, publisher) or per delivery (`m <t> <messageId> <0|1 redelivered>`,
 // consumer, written before the ack), for the loss / duplicate / outage accounting.
@@ -166,8 +168,9 @@ let pending = 0;
 /** --quorum publisher: next sequence number; messages (by seq) published and not yet confirmed,
  *  on the live connection; messages to publish again (their connection died, or a nack). */
 let seq = 0;
-/** seq → when it was (last) published; in publish order. */
-const inflight = new Map<number, number>();
+const inflight = new Set<number>();
+/** When the live connection last made progress: connected, or a positive confirm. */
+let progressT = 0;
 const resend: number[] = [];
 
 function scheduleConnect(delayMs: number): void {
@@ -187,7 +190,7 @@ function lost(n: number, ev: 'closed' | 'error', msg: string): void {
   totals.unconfirmed += pending;
   pending = 0;
   // Their confirm will never come: publish them again, in order, on the next connection.
-  resend.push(...inflight.keys());
+  resend.push(...inflight);
   resend.sort((a, b) => a - b);
   inflight.clear();
   if (publishTimer) clearInterval(publishTimer);
@@ -216,11 +219,12 @@ async function declare(ch: Channel): Promise<string> {
 }
 
 function startPublishing(n: number, ch: ConfirmChannel, queue: string): void {
+  progressT = Date.now();
   const body = Buffer.alloc(64, 'x');
   const publishOne = (s: number | null): void => {
     totals.published++;
     pending++;
-    if (s !== null) inflight.set(s, Date.now());
+    if (s !== null) inflight.add(s);
     const props = s === null ? {} : { persistent: true, messageId: `${opts.id}-${s}` };
     ch.sendToQueue(queue, body, props, (err) => {
       if (current !== n) return; // counted as unconfirmed (and queued for resending) when the connection went
@@ -229,13 +233,18 @@ function startPublishing(n: number, ch: ConfirmChannel, queue: string): void {
       if (err) {
         // amqplib fails every outstanding callback with 'channel closed' just before the close
         // event: that is a lost connection (lost() follows), not a broker nack.
-        if (err.message === 'message nacked') totals.nacked++;
-        else totals.unconfirmed++;
         if (s !== null) resend.push(s);
+        if (err.message !== 'message nacked') {
+          totals.unconfirmed++;
+          return;
+        }
+        totals.nacked++;
+        if (opts.quorum) lost(n, 'error', 'message nacked: reconnecting');
         return;
       }
       totals.confirmed++;
       lastConfirmT = Date.now();
+      progressT = lastConfirmT;
       if (s !== null) record(`c ${lastConfirmT} ${opts.id}-${s}`);
       if (!firstConfirmSeen) {
         firstConfirmSeen = true;
@@ -247,8 +256,7 @@ function startPublishing(n: number, ch: ConfirmChannel, queue: string): void {
     if (current !== n || !channel) return;
     try {
       if (!opts.quorum) return publishOne(null);
-      const oldest = inflight.values().next().value;
-      if (opts.confirmTimeoutMs > 0 && oldest !== undefined && Date.now() - oldest > opts.confirmTimeoutMs) {
+      if (opts.confirmTimeoutMs > 0 && inflight.size > 0 && Date.now() - progressT > opts.confirmTimeoutMs) {
         return lost(n, 'error', `no confirm within ${opts.confirmTimeoutMs} ms`);
       }
       // Unconfirmed messages of a lost connection first (a real publisher keeps them in order),
