@@ -290,7 +290,7 @@ export class Instance {
     this.queue(async () => {
       if (gen !== this.generation) return;
       // Together: a client that reaches the proxy before `enable` lands is reset and retries.
-      await Promise.all([this.deps.proxy.enable(this.vipAddresses), this.deps.vip.add()]);
+      await Promise.all([this.deps.proxy.enable(this.vipAddresses), this.deps.vip.add(() => gen === this.generation)]);
       // Announce at once that we hold the VIP now (the transition's advert went out before).
       if (gen === this.generation && this.machine.state === 'MASTER') this.send('advert', this.machine.priority);
     }, 'cannot add the virtual addresses');

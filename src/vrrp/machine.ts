@@ -59,6 +59,9 @@
 //   - a BACKUP that hears priority 0 and knows (from STANDBY adverts) that it is the best live
 //     candidate takes over at once instead of after Skew_Time; the others still wait Skew_Time,
 //     so a lost STANDBY only costs the RFC's timing, never two masters for long.
+//   - a MASTER that hears a higher-priority master sends one advert of its own priority before
+//     it steps down (keepalived's vrrp_higher_prio_send_advert), so that the other master hears
+//     a lower master and refreshes the clients' ARP caches (see advertInMaster).
 //   - peerGone(): the daemon learnt that the master's process died (its host closed the liveness
 //     link, see liveness.ts). Handled exactly like priority 0 from that master.
 //
@@ -542,7 +545,14 @@ export class VrrpMachine {
       return this.advertiseNow(now);
     }
     if (outranks(advert.priority, advert.address, this._priority, this.address)) {
-      const actions = this.enterBackup(now, 'higher-priority', masterDownIntervalMs(this._priority, advert.intervalMs));
+      // fastFailover: one last advert of our own priority before stepping down (keepalived's
+      // vrrp_higher_prio_send_advert). In a healing split brain the other master may hear us
+      // only now, or never before we are gone: this advert is the "lower master" that makes it
+      // refresh the clients' ARP caches, which still point here (we GARPed while we were
+      // master). Without it the clients send to a host that no longer has the VIP until their
+      // ARP entries expire (measured in the chaos run: ~50 s with the lab's kernel defaults).
+      const last: Action[] = this.fastFailover ? [{ type: 'sendAdvert', priority: this._priority }] : [];
+      const actions = [...last, ...this.enterBackup(now, 'higher-priority', masterDownIntervalMs(this._priority, advert.intervalMs))];
       this.masterAdverIntervalMs = advert.intervalMs;
       this.master = { address: advert.address, type: 'advert', priority: advert.priority, intervalMs: advert.intervalMs, heardAt: now };
       return actions;

@@ -209,8 +209,15 @@ export class VipDriver {
    * Then schedules the second burst (masterDelay) and the refresh (masterRefresh). Rejects when
    * an address could not be added, naming it, its device and ip's message; the others stay
    * (held is true when at least one is in place, so remove() cleans up).
+   *
+   * `stillMaster` is asked right before each first burst: when the instance has left MASTER
+   * meanwhile (a takeover slowed down by a loaded host, superseded by a higher-priority advert
+   * that arrived during `ip addr add`), the burst is skipped. It would re-point the clients'
+   * ARP caches here AFTER the real master's refresh GARP, just before our release removes the
+   * address: measured in the chaos run, the clients then sent to a host without the VIP until
+   * their ARP entries were re-probed (8.5 s).
    */
-  add(): Promise<void> {
+  add(stillMaster: () => boolean = () => true): Promise<void> {
     return this.serial(async () => {
       if (this.closed) throw new Error(`instance ${this.instance}: VIP driver is closed`);
       const t0 = performance.now();
@@ -220,13 +227,14 @@ export class VipDriver {
           const how = await this.addOne(vip);
           this.isHeld = true;
           // The burst's failures are logged inside; they do not fail the takeover.
-          await this.burstFor(vip, this.garpConfig.masterRepeat, 'master').catch(() => undefined);
+          if (stillMaster()) await this.burstFor(vip, this.garpConfig.masterRepeat, 'master').catch(() => undefined);
+          else this.log.info({ instance: this.instance, vip: vip.address }, 'no longer MASTER: gratuitous ARP skipped');
           return { vip, how };
         }),
       );
       const ok = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
       const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
-      if (ok.length > 0) this.startTimers(t0);
+      if (ok.length > 0 && stillMaster()) this.startTimers(t0);
       this.log.info(
         {
           instance: this.instance,

@@ -2,7 +2,7 @@
 // a harness cluster, argument parsing, statistics and markdown tables.
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import { loadCluster, startCluster, STATE_ENV, stopCluster, type ClusterInfo } from '../harness/rabbit-cluster.js';
+import { loadCluster, startCluster, STATE_ENV, stopCluster, type ClusterInfo, type StartOptions } from '../harness/rabbit-cluster.js';
 
 /** config/haproxy.yaml with every bind on 127.0.0.1:0 and the servers on the cluster's ports. */
 export function shippedConfig(cluster: ClusterInfo, file = 'config/haproxy.yaml'): string {
@@ -66,17 +66,17 @@ export function log(msg: string): void {
 }
 
 /**
- * The cluster to measure: a new one (3 nodes, no proxy_protocol node), stopped by `stop()`; or,
- * when WARREN_RABBIT_STATE names a running harness cluster (cluster-cli.js start), that one,
- * left running.
+ * The cluster to measure: a new one (3 nodes, no proxy_protocol node; `start` overrides ports,
+ * names...), stopped by `stop()`; or, when WARREN_RABBIT_STATE names a running harness cluster
+ * (cluster-cli.js start), that one, left running.
  */
-export async function benchCluster(): Promise<{ cluster: ClusterInfo; stop(): Promise<void> }> {
+export async function benchCluster(start: StartOptions = {}): Promise<{ cluster: ClusterInfo; stop(): Promise<void> }> {
   if (process.env[STATE_ENV]) {
     log(`using the running cluster of ${STATE_ENV}=${process.env[STATE_ENV]}`);
     return { cluster: loadCluster(), stop: async () => {} };
   }
   log('starting the RabbitMQ cluster (3 nodes, no proxy_protocol node)');
-  const cluster = await startCluster({ proxyProtocolNode: false, log: (m) => log(`cluster: ${m}`) });
+  const cluster = await startCluster({ proxyProtocolNode: false, log: (m) => log(`cluster: ${m}`), ...start });
   let stopped = false;
   return {
     cluster,

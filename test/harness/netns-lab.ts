@@ -828,6 +828,18 @@ export interface LabClientArgs {
   queue?: string;
   /** Connect timeout (TCP + AMQP handshake), ms (default 2000). */
   connectTimeoutMs?: number;
+  /** `queue` is a durable quorum queue, messages persistent with ids, unconfirmed ones resent. */
+  quorum?: boolean;
+  /** Consume `queue` with manual acks instead of publishing (implies quorum). */
+  consume?: boolean;
+  /** Consumer prefetch (default 50). */
+  prefetch?: number;
+  /** Publisher id: the messageId prefix (default the client's pid). */
+  id?: string;
+  /** File for the confirm / delivery records (see lab-client.ts). */
+  record?: string;
+  /** Publisher: reconnect when a message stays unconfirmed this long, ms (default 0: never). */
+  confirmTimeoutMs?: number;
 }
 
 /** The path of the compiled lab client and its argv, for lab.spawn('client', name, process.execPath, ...). */
@@ -838,5 +850,11 @@ export function labClientArgs(a: LabClientArgs = {}): string[] {
   if (a.heartbeatS !== undefined) args.push('--heartbeat', String(a.heartbeatS));
   if (a.queue !== undefined) args.push('--queue', a.queue);
   if (a.connectTimeoutMs !== undefined) args.push('--connect-timeout', String(a.connectTimeoutMs));
+  if (a.quorum) args.push('--quorum');
+  if (a.consume) args.push('--consume');
+  if (a.prefetch !== undefined) args.push('--prefetch', String(a.prefetch));
+  if (a.id !== undefined) args.push('--id', a.id);
+  if (a.record !== undefined) args.push('--record', a.record);
+  if (a.confirmTimeoutMs !== undefined) args.push('--confirm-timeout', String(a.confirmTimeoutMs));
   return args;
 }

@@ -24,6 +24,8 @@ export interface WarrenLabOptions {
   nopreempt?: boolean;
   /** unicast_src_ip + unicast_peer instead of multicast. */
   unicast?: boolean;
+  /** Namespace prefix (createLab's; default 'wlab'): a distinct one per concurrent user. */
+  prefix?: string;
 }
 
 export interface Served {
@@ -49,7 +51,7 @@ export class WarrenLab {
   ) {}
 
   static async create(opts: WarrenLabOptions): Promise<WarrenLab> {
-    const lab = await createLab({ brokerPorts: opts.brokerPorts });
+    const lab = await createLab({ brokerPorts: opts.brokerPorts, ...(opts.prefix ? { prefix: opts.prefix } : {}) });
     const w = new WarrenLab(lab, opts);
     try {
       for (const h of ['lbA', 'lbB'] as const) w.writeConfigs(h);
@@ -80,15 +82,20 @@ export class WarrenLab {
   }
 
   /**
-   * Both proxies, then lbA's vrrp daemon (MASTER), then lbB's, then the client; resolves when
-   * the client is served by lbA. Destroys the lab if any step fails.
+   * Both proxies, then lbA's vrrp daemon (MASTER), then lbB's, then the client (unless
+   * `client: false`: the caller runs its own); resolves when the client is served by lbA (or,
+   * without it, when the VIP is on lbA alone). Destroys the lab if any step fails.
    */
-  async startAll(): Promise<void> {
+  async startAll(o: { client?: boolean } = {}): Promise<void> {
     try {
       await Promise.all([this.startProxy('lbA'), this.startProxy('lbB')]);
       await this.startVrrp('lbA');
       await this.startVrrp('lbB');
       await this.waitState('lbA', 'MASTER', 5000);
+      if (o.client === false) {
+        await this.waitVipOn(['lbA'], 10_000);
+        return;
+      }
       this.startClient();
       await settledOnA(this);
     } catch (err) {
@@ -222,6 +229,21 @@ ${nopreempt ? '    nopreempt: true\n' : ''}${this.opts.unicast ? `    unicast_sr
     const mark = p.mark();
     p.kill('SIGHUP');
     return p.waitForLine(/"msg":"(configuration reloaded|reload refused)/, timeoutMs, mark);
+  }
+
+  /**
+   * Rewrites h's proxy config through `edit` (default: unchanged) and sends the proxy SIGHUP
+   * (its in-process reload). Resolves with the log line that ends the reload: applied, unchanged,
+   * abandoned or refused (`"reload":"..."` or `reload: ...`).
+   */
+  async reloadProxy(h: LbHost, edit: (text: string) => string = (t) => t, timeoutMs = 10_000): Promise<string> {
+    const file = this.configFile(h, 'proxy');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    const p = this.proxy[h];
+    if (!p) throw new Error(`no proxy running in ${h}`);
+    const mark = p.mark();
+    p.kill('SIGHUP');
+    return p.waitForLine(/"reload":"(applied|unchanged|failed)"|"msg":"reload(: | abandoned)/, timeoutMs, mark);
   }
 
   /** The vrrp daemon log lines of h from line `since` on that record a state transition. */

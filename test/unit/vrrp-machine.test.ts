@@ -387,8 +387,13 @@ for (const fastFailover of [true, false]) {
     const down = net.when('b', 'BACKUP', healedAt);
     assert.ok(down && down.t <= healedAt + I, `b stepped down at ${down?.t}`);
     assert.equal(down?.reason, 'higher-priority');
-    // b's VIP went away, a re-claimed the clients' ARP caches if it heard b before b heard it.
+    // b's VIP went away; a re-claimed the clients' ARP caches: in RFC mode only if it heard b
+    // before b heard it, with fastFailover always (b's last advert before stepping down).
     assert.ok(net.node('b').actions.some((x) => x.t === down!.t && x.action.type === 'becomeBackup'));
+    if (fastFailover) {
+      assert.ok(net.node('b').actions.some((x) => x.t === down!.t && x.action.type === 'sendAdvert' && x.action.priority === 90));
+      assert.ok(net.node('a').actions.some((x) => x.t >= healedAt && x.action.type === 'refreshGarp'), 'a refreshed the ARP caches');
+    }
     assertStableSingleMaster(net, 'a', 10_000);
   });
 
