@@ -144,10 +144,10 @@ async function runVrrp(file: string): Promise<void> {
   try {
     await daemon.start();
   } catch (err) {
-    if (err instanceof DaemonSetupError) log.fatal(err.message);
+    if (err instanceof DaemonSetupError) log.fatal({ exitCode: err.exitCode }, err.message);
     else log.fatal({ err }, 'cannot start');
     await daemon.stop().catch(() => undefined);
-    process.exit(1);
+    process.exit(err instanceof DaemonSetupError ? err.exitCode : 1);
   }
 }
 

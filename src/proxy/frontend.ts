@@ -4,12 +4,21 @@
 // instead of being refused. Node cannot stop a listening handle from accepting, so warren does
 // the equivalent one step later: the connection is accepted paused (nothing read, no server
 // contacted) and waits in order until a slot frees. The client sees exactly what a backlog gives
-// it — an established TCP connection that answers late — and never a reset.
+// it — an established TCP connection that answers late.
+// Unlike the kernel's backlog, each waiting connection holds a descriptor of this process, so
+// a flood could use them all (EMFILE): the stats page and the runtime API could no longer
+// accept, health checks could no longer connect (every server DOWN), and libuv would accept and
+// close connections blindly. So the waiting connections, over every frontend, are capped at what
+// the descriptor limit (RLIMIT_NOFILE, the unit's LimitNOFILE) leaves once every session's two
+// descriptors and a reserve for the rest are counted (ProcessLimit.waitingCap); a connection
+// past that cap is reset at once (HAProxy's kernel backlog would drop its SYN instead: the
+// client would retry later, where here it learns at once), and the resets are logged per burst.
 //
 // Disabled local addresses (runtime API `disable address`, see address-gate.ts): a connection
 // accepted on one is reset at once, before any server is contacted, and counted as a denied
 // connection (HAProxy's `dcon`, as a `tcp-request connection reject` would be).
 
+import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import type { FrontendConfig, UseBackendRule } from '../config/types.js';
 import type { Logger } from '../lib/log.js';
@@ -19,13 +28,65 @@ import { TrafficCounters } from './counters.js';
 import { Listener, tcpListenerSpecs, type ListenerOwner } from './listeners.js';
 import { Session } from './session.js';
 
-/** Connection limits shared by every frontend (global maxconn). */
+/** Descriptors kept for everything but sessions and waiting connections: listeners, the stats
+ *  page (up to 512 clients), the runtime API (100), health checks, logs, node's own. */
+const FD_RESERVE = 1024;
+
+/** The soft RLIMIT_NOFILE of this process (from /proc/self/limits), null when unlimited or unknown. */
+export function openFilesLimit(limits = '/proc/self/limits'): number | null {
+  try {
+    const m = /^Max open files\s+(\S+)/m.exec(readFileSync(limits, 'utf8'));
+    const n = m ? Number(m[1]) : NaN;
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Connection limits shared by every frontend (global maxconn), and the descriptor budget. */
 export class ProcessLimit {
   readonly counters = new TrafficCounters();
   readonly frontends: Frontend[] = [];
-  constructor(public maxconn: number) {}
+  /** Connections accepted past maxconn and waiting for a slot, over every frontend. */
+  waiting = 0;
+  /** Connections reset because `waitingCap` connections were already waiting. */
+  overflowed = 0;
+  /** Resets not logged yet, and when the current burst's line was logged. */
+  private unlogged = 0;
+  private loggedAt = 0;
+  constructor(
+    public maxconn: number,
+    /** The descriptor limit (null: none known, no cap). */
+    readonly nofile: number | null = openFilesLimit(),
+  ) {}
   get full(): boolean {
     return this.counters.cur >= this.maxconn;
+  }
+  /** How many connections may wait past maxconn: the descriptors left once maxconn sessions (two
+   *  each) and the reserve (a quarter of the limit at most, for small limits) are counted. */
+  get waitingCap(): number {
+    if (this.nofile === null) return Infinity;
+    return Math.max(0, this.nofile - 2 * this.maxconn - Math.min(FD_RESERVE, Math.floor(this.nofile / 4)));
+  }
+  /** The limit cannot even hold maxconn sessions and the reserve: a warning for the start-up log. */
+  fdWarning(): string | null {
+    if (this.nofile === null) return null;
+    const need = 2 * this.maxconn + Math.min(FD_RESERVE, Math.floor(this.nofile / 4));
+    if (this.nofile >= need) return null;
+    return `the descriptor limit (ulimit -n ${this.nofile}) is too low for maxconn ${this.maxconn}: raise it (LimitNOFILE=) to ${need} or more; connections past maxconn are reset rather than queued`;
+  }
+  /** One connection reset for want of descriptors; logs the count once per second at most. */
+  overflow(log: Logger, frontend: string): void {
+    this.overflowed++;
+    this.unlogged++;
+    const now = Date.now();
+    if (now - this.loggedAt < 1000) return;
+    this.loggedAt = now;
+    log.warn(
+      { frontend, reset: this.unlogged, resetTotal: this.overflowed, waiting: this.waiting, waitingCap: this.waitingCap, nofile: this.nofile },
+      `maxconn ${this.maxconn} reached and ${this.waiting} connections already waiting (all the descriptor limit ${this.nofile} allows): reset ${this.unlogged} connection${this.unlogged > 1 ? 's' : ''}`,
+    );
+    this.unlogged = 0;
   }
   /** A process-wide slot freed: any frontend may have clients waiting for it. */
   released(): void {
@@ -76,6 +137,8 @@ export class Frontend implements ListenerOwner {
   private defaultBackend: Backend | null;
   /** Accepted while at maxconn: paused, waiting for a slot (see the file comment). */
   private readonly waiting: net.Socket[] = [];
+  /** Of `waiting`, those not yet admitted nor dropped (each counted once in limit.waiting). */
+  private readonly queued = new Set<net.Socket>();
   private waitingHead = 0;
   /** Connections refused for want of a backend or reset on a disabled address (HAProxy: denied_conn, `dcon`). */
   denied = 0;
@@ -194,8 +257,16 @@ export class Frontend implements ListenerOwner {
     }
     if (this.gate.size > 0 && this.refuseDisabled(client)) return;
     if (this.counters.cur >= this.config.maxconn || this.limit.full) {
-      this.waiting.push(client);
       client.on('error', noop); // a waiting client that resets is dropped when its turn comes
+      if (this.limit.waiting >= this.limit.waitingCap) {
+        client.resetAndDestroy(); // no descriptor to spare for it (see the file comment)
+        this.limit.overflow(this.log, this.config.name);
+        return;
+      }
+      this.waiting.push(client);
+      this.queued.add(client);
+      this.limit.waiting++;
+      client.once('close', () => this.dequeue(client));
       return;
     }
     this.startSession(client);
@@ -260,6 +331,7 @@ export class Frontend implements ListenerOwner {
   admitWaiting(): void {
     while (this.waitingHead < this.waiting.length && this.counters.cur < this.config.maxconn && !this.limit.full) {
       const client = this.waiting[this.waitingHead++]!;
+      this.dequeue(client);
       client.off('error', noop);
       if (client.destroyed) continue;
       // (It waited for a slot while its address was disabled: no session to start there.)
@@ -277,6 +349,11 @@ export class Frontend implements ListenerOwner {
     return this.waiting.length - this.waitingHead;
   }
 
+  /** A waiting connection leaves the queue (admitted or dropped): its descriptor is no longer ours to count. */
+  private dequeue(client: net.Socket): void {
+    if (this.queued.delete(client)) this.limit.waiting--;
+  }
+
   /** Stop accepting: the listening sockets close (new connects are refused from here on). */
   async close(): Promise<void> {
     this.closing = true;
@@ -284,7 +361,10 @@ export class Frontend implements ListenerOwner {
     // is the caller's business (graceful stop), not ours.
     for (const l of this.listeners.values()) l.close();
     this.listeners.clear();
-    for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.destroy();
+    for (let i = this.waitingHead; i < this.waiting.length; i++) {
+      this.dequeue(this.waiting[i]!);
+      this.waiting[i]!.destroy();
+    }
     this.waiting.length = this.waitingHead = 0;
   }
 
@@ -309,6 +389,7 @@ export class Frontend implements ListenerOwner {
     for (let i = this.waitingHead; i < this.waiting.length; i++) {
       const c = this.waiting[i]!;
       if (c.destroyed || normalizeAddress(c.localAddress) !== address) continue;
+      this.dequeue(c);
       c.destroy();
       n++;
     }

@@ -61,6 +61,9 @@ export class Proxy {
   }
 
   async start(): Promise<void> {
+    // (A multi-process primary accepts no client: only the processes that listen need the room.)
+    const fdWarning = this.listens ? this.limit.fdWarning() : null;
+    if (fdWarning) this.log.warn({ nofile: this.limit.nofile, maxconn: this.limit.maxconn }, fdWarning);
     if (this.checks) for (const be of this.backends.values()) be.start();
     try {
       if (this.listens) for (const fe of this.frontends) await fe.listen();

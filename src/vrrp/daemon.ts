@@ -33,14 +33,26 @@ import { checkScriptSecurity, resolveRunAs, type ResolvedRunAs } from './exec.js
 import { AdvertTransport } from './transport.js';
 import { LivenessListener } from './liveness.js';
 import { describePlan, instanceTracks, planChangesSomething, planVrrpReload, trackerSpecs, type TrackerSpec, type TrackUse } from './reload.js';
-import { VipDriver } from './vip.js';
+import { VipDriver, vipPrivileges } from './vip.js';
 import type { CommandConfig, VrrpConfig, VrrpInstanceConfig } from '../config/vrrp-types.js';
 import type { Logger } from '../lib/log.js';
 
 const MAGIC = Buffer.from(ADVERT_MAGIC, 'latin1');
 
 /** A start-up problem the operator must fix (printed without a stack trace). */
-export class DaemonSetupError extends Error {}
+export class DaemonSetupError extends Error {
+  constructor(
+    message: string,
+    /** The exit status: 1, or EX_NOPERM (77) for missing privileges, which a restart cannot fix
+     *  (warren-vrrp.service: RestartPreventExitStatus=77, so no restart loop). */
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** sysexits.h EX_NOPERM. */
+export const EXIT_NO_PRIVILEGES = 77;
 
 interface InstanceWiring {
   instance: Instance;
@@ -105,6 +117,7 @@ export class VrrpDaemon {
     for (const w of config.warnings) log.warn({ file: w.file, line: w.line, path: w.path }, w.message);
 
     // 1. Everything that can fail without touching the host.
+    this.checkPrivileges(config);
     const prep = await this.prepare(config, config.instances);
 
     // 2. Sockets.
@@ -458,6 +471,18 @@ export class VrrpDaemon {
       }
     }
     return users;
+  }
+
+  /** Moving a VIP needs CAP_NET_ADMIN (`ip addr`): without it, refuse to start rather than be a
+   *  MASTER that holds nothing (vip.ts vipPrivileges). CAP_NET_RAW only affects the GARPs: warned. */
+  private checkPrivileges(config: VrrpConfig): void {
+    if (!config.instances.some((i) => i.virtualIpaddresses.length > 0)) return;
+    const p = vipPrivileges();
+    const how = 'run it as root, or with ambient capabilities (the shipped unit: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; by hand: setpriv --inh-caps +net_admin,+net_raw --ambient-caps +net_admin,+net_raw)';
+    if (!p.netAdmin) {
+      throw new DaemonSetupError(`cannot manage virtual addresses: 'ip addr' would run without CAP_NET_ADMIN (${p.detail}); ${how}`, EXIT_NO_PRIVILEGES);
+    }
+    if (!p.netRaw) this.log.warn({ detail: p.detail }, `arping would run without CAP_NET_RAW: gratuitous ARPs may fail after a takeover; ${how}`);
   }
 
   /** enable_script_security: refuse scripts and hooks that others could rewrite. */

@@ -30,11 +30,57 @@
 // to exit on its own, within the timeout.
 
 import { execFile, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { GarpConfig, VirtualIpConfig } from '../config/vrrp-types.js';
 import type { Logger } from '../lib/log.js';
+
+/** Linux capability numbers (linux/capability.h). */
+const CAP_NET_ADMIN = 12;
+const CAP_NET_RAW = 13;
+
+export interface VipPrivileges {
+  /** `ip addr add|del` (run by this process) will hold CAP_NET_ADMIN. */
+  netAdmin: boolean;
+  /** `arping` will hold CAP_NET_RAW (or has it of its own: not checked here). */
+  netRaw: boolean;
+  /** For messages: uid and the capability sets that decided it. */
+  detail: string;
+}
+
+/**
+ * Whether the programs the VIP driver runs (`ip`, `arping`: exec'd, not setuid) will hold
+ * CAP_NET_ADMIN and CAP_NET_RAW, read from /proc/self/status. A root process (euid 0) hands every
+ * capability of its bounding set to what it execs; any other uid only its ambient set (systemd's
+ * AmbientCapabilities=, setpriv --ambient-caps). Without this check an unprivileged daemon would
+ * become MASTER and advertise while every `ip addr add` fails: the peer stays BACKUP and nobody
+ * holds the VIP.
+ */
+export function vipPrivileges(statusText?: string): VipPrivileges {
+  let text = statusText;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/status', 'utf8');
+    } catch {
+      // No procfs: nothing to decide from; let `ip` say what it thinks.
+      return { netAdmin: true, netRaw: true, detail: 'no /proc/self/status' };
+    }
+  }
+  const field = (name: string): bigint => {
+    const m = new RegExp(`^${name}:\\s*([0-9a-fA-F]+)`, 'm').exec(text!);
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  };
+  const euid = Number(/^Uid:\s*\d+\s+(\d+)/m.exec(text)?.[1] ?? -1);
+  const passed = euid === 0 ? field('CapBnd') : field('CapAmb');
+  const has = (cap: number): boolean => (passed & (1n << BigInt(cap))) !== 0n;
+  return {
+    netAdmin: has(CAP_NET_ADMIN),
+    netRaw: has(CAP_NET_RAW),
+    detail: `euid ${euid}, ${euid === 0 ? 'bounding' : 'ambient'} set 0x${passed.toString(16)}`,
+  };
+}
 
 /** Linux IFNAMSIZ: interface names and address labels hold at most 15 characters. */
 export const IFNAMSIZ = 16;

@@ -470,6 +470,15 @@ function startProcess(
   return proc;
 }
 
+/**
+ * A process outside the lab (root namespace, or `ip netns exec` given as the command), with the
+ * same line capture as lab.spawn: waitForLine on its output, `exited`, kill(). For tests that run
+ * a daemon of their own (prlimit, setpriv ...). The caller kills it and awaits `exited`.
+ */
+export function spawnLogged(name: string, file: string, argv: string[], logPath: string, opts: SpawnOptions = {}): LabProcess {
+  return startProcess('root', name, file, argv, logPath, opts);
+}
+
 // ---------------------------------------------------------------------------------------------
 // the lab
 

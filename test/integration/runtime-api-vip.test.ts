@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readAll, startProxy, tcpServer, type RunningProxy } from '../harness/proxy.js';
+import { ask } from '../harness/runtime-socket.js';
 import { createLogger } from '../../src/lib/log.js';
 import { parseCsv } from '../../src/proxy/stats/csv.js';
 import { startRuntimeApi, type RuntimeApi } from '../../src/proxy/stats/runtime-api.js';
@@ -37,26 +38,6 @@ const backendConns: { sock: net.Socket; label: string; closed: boolean }[] = [];
 const FLOOD = 32 * 1024 * 1024;
 
 const quiet = createLogger('proxy', new Writable({ write: (_c, _e, cb) => cb() }));
-
-/** Send `text` on a fresh connection to a runtime API socket; everything until it closes. */
-function ask(sock: string, text: string, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let out = '';
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`no close from ${sock} after ${JSON.stringify(text)}`));
-    }, timeoutMs);
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => (out += d));
-    c.on('error', () => {});
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    c.on('connect', () => c.write(text));
-  });
-}
 
 /** A client of the proxy at host:port (harness `connect`, with a host). */
 function connectTo(host: string, port: number): Promise<net.Socket> {

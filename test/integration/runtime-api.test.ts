@@ -15,6 +15,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, deadPort, startProxy, tcpServer, type RunningProxy } from '../harness/proxy.js';
+import { ask } from '../harness/runtime-socket.js';
 import { createLogger } from '../../src/lib/log.js';
 import { parseCsv } from '../../src/proxy/stats/csv.js';
 import { startRuntimeApi, type RuntimeApi } from '../../src/proxy/stats/runtime-api.js';
@@ -34,26 +35,6 @@ let node3: TcpBackend;
 let hapPorts: { rabbit: number; solo: number };
 
 const quiet = createLogger('proxy', new Writable({ write: (_c, _e, cb) => cb() }));
-
-/** Send `text` on a fresh connection and collect everything until the server closes. */
-function ask(sock: string, text: string, timeoutMs = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let out = '';
-    const timer = setTimeout(() => {
-      c.destroy();
-      reject(new Error(`no close from ${sock} after ${JSON.stringify(text)}; got ${JSON.stringify(out.slice(0, 200))}`));
-    }, timeoutMs);
-    c.setEncoding('utf8');
-    c.on('data', (d: string) => (out += d));
-    c.on('error', () => {});
-    c.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-    c.on('connect', () => c.write(text));
-  });
-}
 
 const both = async (text: string): Promise<[string, string]> => [await ask(hapSock, text), await ask(warSock, text)];
 
@@ -465,4 +446,36 @@ test('warren: long lines and garbage are refused without harm; the socket file i
     await userApi.close();
   }
   assert.ok(!fs.existsSync(stalePath), 'close() removes the socket file');
+});
+
+test('levels: nothing HAProxy refuses below admin runs on warren at user or operator level; what it allows, warren allows', async (t) => {
+  // HAProxy 2.6 decides with cli_has_level() in each command's parser; the real binary is the
+  // reference here (management.txt: user reads non-sensitive stats and changes nothing, operator
+  // may also e.g. clear counters, admin may do everything). Commands warren does not implement
+  // answer "Unknown command", which runs nothing either.
+  const commands = [
+    'disable server rabbit/node1', 'enable server rabbit/node4', 'set server rabbit/node1 state maint', 'set server rabbit/node1 weight 5',
+    'set weight rabbit/node1 5', 'shutdown sessions server rabbit/node1', 'disable frontend rabbit', 'shutdown frontend rabbit',
+    'set maxconn frontend rabbit 10', 'set maxconn global 10', 'clear counters', 'clear counters all', 'disable health rabbit/node1',
+    'add server rabbit/x 127.0.0.1:1', 'del server rabbit/node3', 'show sess', 'show errors', 'show env', 'show fd',
+    'get weight rabbit/node1', 'show servers state', 'show backend', 'show stat', 'show info', 'show cli level', 'set timeout cli 5', 'operator', 'user',
+  ];
+  const denied = (a: string): boolean => a.startsWith('Permission denied');
+  const unknown = (a: string): boolean => a.startsWith('Unknown command');
+  const table: string[] = [];
+  for (const level of ['user', 'operator'] as const) {
+    for (const c of commands) {
+      // (The answer to `user`/`operator` itself is the empty line in front.)
+      const [h, w] = (await both(`${level}; ${c}\n`)).map((a) => a.replace(/^\n/, ''));
+      table.push(`${level.padEnd(8)} ${c.padEnd(40)} haproxy ${denied(h) ? 'denied' : 'allowed'}  warren ${denied(w) ? 'denied' : unknown(w) ? 'unknown' : 'allowed'}`);
+      if (denied(h)) assert.ok(denied(w) || unknown(w), `${level}: '${c}' is refused by HAProxy but warren answered ${JSON.stringify(w.slice(0, 80))}`);
+      else if (!unknown(w)) assert.ok(!denied(w), `${level}: '${c}' is allowed by HAProxy but refused by warren`);
+    }
+  }
+  for (const line of table) t.diagnostic(line);
+  // The matrix is not vacuous: HAProxy refuses the changes and allows the reads.
+  assert.ok(table.some((l) => l.startsWith('user     disable server') && l.includes('haproxy denied')), table.join('\n'));
+  assert.ok(table.some((l) => l.startsWith('user     show stat ') && l.includes('haproxy allowed  warren allowed')), table.join('\n'));
+  // Nothing above changed a server: both still settled as at the start.
+  assert.ok(await settled(), 'server states unchanged');
 });
