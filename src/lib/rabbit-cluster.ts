@@ -668,7 +668,16 @@ export function logSince(info: ClusterInfo, ref: NodeRef, offset: number): strin
   }
 }
 
-/** Log lines at warning level or above (`[warning]`, `[error]`, `[critical]`, `[alert]`, `[emergency]`). */
+/** Log lines at warning level or above (`[warning]`, `[error]`, `[critical]`, `[alert]`, `[emergency]`),
+ *  without QUORUM_HOUSEKEEPING. */
 export function warningLines(text: string): string[] {
-  return text.split('\n').filter((l) => /^\S+ \S+ \[(warning|error|critical|alert|emergency)\] /.test(l));
+  return text
+    .split('\n')
+    .filter((l) => /^\S+ \S+ \[(warning|error|critical|alert|emergency)\] /.test(l))
+    .filter((l) => !QUORUM_HOUSEKEEPING.test(l));
 }
+
+/** The quorum-queue log writer flushing, seconds later, a queue that was deleted meanwhile
+ *  ("failed to open segment file ... enoent", "skipping segment as directory ... does not
+ *  exist"): RabbitMQ's own asynchronous housekeeping after a delete, not about any client. */
+const QUORUM_HOUSEKEEPING = /\] <[^>]*> segment_writer: (failed to open segment file .* error: enoent|skipping segment as directory .* does not exist)$/;

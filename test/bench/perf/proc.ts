@@ -47,7 +47,7 @@ function cpuMs1(pid: number): number {
 }
 
 /** A field of /proc/PID/status in KiB (VmRSS, VmHWM, ...). */
-function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon'): number {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
   if (!m) throw new Error(`no ${field} in /proc/${pid}/status`);
@@ -56,6 +56,9 @@ function statusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 /** Summed over the process tree (for the peak: the sum of each process's own peak). */
 export const rssKiB = (pid: number): number => tree(pid).reduce((s, p) => s + (p === pid ? statusKiB(p, 'VmRSS') : safe(() => statusKiB(p, 'VmRSS'))), 0);
+/** The anonymous part of the RSS: memory the process itself allocated (heap, buffers), without
+ *  the pages of its executable and libraries (a Node binary maps ~40 MiB of them). */
+export const anonKiB = (pid: number): number => tree(pid).reduce((s, p) => s + (p === pid ? statusKiB(p, 'RssAnon') : safe(() => statusKiB(p, 'RssAnon'))), 0);
 export const hwmKiB = (pid: number): number => tree(pid).reduce((s, p) => s + (p === pid ? statusKiB(p, 'VmHWM') : safe(() => statusKiB(p, 'VmHWM'))), 0);
 
 /** Resets the process's peak RSS (VmHWM) to its current RSS (Linux: `5` to clear_refs). */

@@ -5,12 +5,14 @@
 // at the start through /proc/PID/clear_refs) and VmRSS sampled every 100 ms.
 import * as net from 'node:net';
 import { startPatternServer } from './backends.js';
-import { cpuWindow, hwmKiB, resetPeakRss, rssKiB } from './proc.js';
+import { anonKiB, cpuWindow, hwmKiB, resetPeakRss, rssKiB } from './proc.js';
 import type { Workload } from './runner.js';
 
 export interface SlowReadResult {
   baseKiB: number;
   peakKiB: number;
+  /** Peak of the anonymous RSS (sampled): what the proxy allocated, without its mapped binary. */
+  peakAnonKiB: number;
   /** What the client read, bytes. */
   readBytes: number;
   /** Stopped early: the proxy's RSS passed the cap. */
@@ -38,6 +40,7 @@ export async function slowRead(port: number, ms: number, pid: number | null, cap
   let readBytes = 0;
   let budget = STEP;
   let peakKiB = baseKiB;
+  let peakAnonKiB = pid === null ? NaN : anonKiB(pid);
   let capped = false;
   sock.on('data', (d: Buffer) => {
     readBytes += d.length;
@@ -53,6 +56,7 @@ export async function slowRead(port: number, ms: number, pid: number | null, cap
         try {
           const rss = rssKiB(pid);
           if (rss > peakKiB) peakKiB = rss;
+          peakAnonKiB = Math.max(peakAnonKiB, anonKiB(pid));
           if (rss > capMiB * 1024) capped = true;
         } catch {
           /* exited: the runner reports it */
@@ -74,7 +78,7 @@ export async function slowRead(port: number, ms: number, pid: number | null, cap
   }
   sock.destroy();
   if (failure && readBytes === 0) throw failure;
-  return { baseKiB, peakKiB, readBytes, capped, cpuMs, wallMs };
+  return { baseKiB, peakKiB, peakAnonKiB, readBytes, capped, cpuMs, wallMs };
 }
 
 export const slowReader: Workload = {
@@ -83,11 +87,13 @@ export const slowReader: Workload = {
   describe: (o) =>
     `A client reads 64 KiB every 100 ms for ${o.slowSeconds} s from a writer that sends as fast as it can; ` +
     `peak RSS of the proxy (VmHWM after a reset, and VmRSS sampled every 100 ms), its growth over the RSS before the ` +
-    `connection, what the client read per second (expected ~640 KiB/s), proxy CPU %. A subject whose RSS passes ` +
+    `connection, the peak of its anonymous RSS (RssAnon: the same without the mapped executable and libraries), ` +
+    `what the client read per second (expected ~640 KiB/s), proxy CPU %. A subject whose RSS passes ` +
     `${o.rssCapMiB} MiB is stopped there (the machine is shared): its peak then reads "≥ cap".`,
   metrics: [
     { key: 'peak', label: 'peak RSS MiB', better: 'lower', digits: 1, ratio: true, summary: 'slow-reader peak RSS MiB' },
     { key: 'growth', label: 'RSS growth MiB', better: 'lower', digits: 1 },
+    { key: 'peakAnon', label: 'peak anon RSS MiB', better: 'lower', digits: 1, ratio: true },
     { key: 'readKiBps', label: 'client read KiB/s', better: 'none', digits: 0 },
     { key: 'cpuPct', label: 'proxy CPU %', better: 'none', digits: 0 },
   ],
@@ -103,6 +109,7 @@ export const slowReader: Workload = {
           values: {
             peak: r.peakKiB / 1024,
             growth: (r.peakKiB - r.baseKiB) / 1024,
+            peakAnon: r.peakAnonKiB / 1024,
             readKiBps: r.readBytes / 1024 / (r.wallMs / 1000),
             cpuPct: (r.cpuMs / r.wallMs) * 100,
           },
