@@ -4,7 +4,7 @@
 # is put in place for the duration of the install if none exists).
 set -euo pipefail
 
-PKGS=(rabbitmq-server haproxy socat iproute2 iputils-arping nftables chromium hatop prometheus-haproxy-exporter tmux)
+PKGS=(rabbitmq-server haproxy socat iproute2 iputils-arping nftables chromium hatop prometheus-haproxy-exporter tmux curl)
 
 die() { echo "deps.sh: ERROR: $*" >&2; exit 1; }
 

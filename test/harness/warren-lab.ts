@@ -26,6 +26,8 @@ export interface WarrenLabOptions {
   unicast?: boolean;
   /** Namespace prefix (createLab's; default 'wlab'): a distinct one per concurrent user. */
   prefix?: string;
+  /** More proxy sections, as YAML lines indented to sit under `listen:` (both hosts get them). */
+  extraListen?: string;
 }
 
 export interface Served {
@@ -139,7 +141,7 @@ ${servers}
     mode: http
     stats: {enable: true, uri: /stats}
     monitor-uri: /healthz
-`,
+${this.opts.extraListen ?? ''}`,
     );
     const notify = path.join(this.lab.dir, `${h}-notify.sh`);
     writeFileSync(notify, `#!/bin/sh\necho "$*" >> ${this.notifyLog(h)}\n`);
@@ -295,6 +297,28 @@ ${nopreempt ? '    nopreempt: true\n' : ''}${this.opts.unicast ? `    unicast_sr
     const r = await this.lab.exec(h, process.execPath, [CLI, 'status', '--json']);
     if (r.code !== 0) throw new Error(`warren status in ${h}: ${r.stderr}`);
     return JSON.parse(r.stdout);
+  }
+
+  /**
+   * GET `url` from inside host h (curl there: the proxies' stats pages and the vrrp status APIs
+   * listen on 127.0.0.1 of their namespace). `ms` is curl's own time for the request, without the
+   * cost of starting curl, so it can be compared across samples. Throws when curl cannot connect
+   * or times out (timeoutMs, default 5000).
+   */
+  async httpGet(h: LbHost, url: string, timeoutMs = 5000): Promise<{ status: number; body: string; ms: number }> {
+    const r = await this.lab.exec(h, 'curl', ['-sS', '--max-time', String(timeoutMs / 1000), '-w', '\n%{http_code} %{time_total}', url], { timeoutMs: timeoutMs + 5000 });
+    if (r.code !== 0) throw new Error(`curl ${url} in ${h} failed (code ${r.code}): ${r.stderr.trim()}`);
+    const cut = r.stdout.lastIndexOf('\n');
+    const [status, secs] = r.stdout.slice(cut + 1).split(' ');
+    return { status: Number(status), body: r.stdout.slice(0, cut), ms: Number(secs) * 1000 };
+  }
+
+  /** The vrrp daemon's status API of h, read directly (cheaper than status(), which starts the
+   *  CLI: for sampling it many times while something else is measured). */
+  async statusApi(h: LbHost): Promise<DaemonStatus> {
+    const r = await this.httpGet(h, 'http://127.0.0.1:8889/status');
+    if (r.status !== 200) throw new Error(`vrrp status API in ${h}: HTTP ${r.status}: ${r.body}`);
+    return JSON.parse(r.body) as DaemonStatus;
   }
 
   async destroy(): Promise<void> {

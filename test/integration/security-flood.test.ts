@@ -15,11 +15,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tcpServer } from '../harness/proxy.js';
+import { openFlood, quantile, type FloodSocket } from '../harness/flood.js';
+import { waitFor as waitUntil } from '../harness/wait.js';
 import { spawnLogged, type LabProcess } from '../harness/netns-lab.js';
 import { parseCsv } from '../../src/proxy/stats/csv.js';
 
@@ -52,13 +53,6 @@ let victim: Tcp | null;
 let appPort: number;
 let statsBase: string;
 
-interface FloodSocket {
-  sock: net.Socket;
-  connected: boolean;
-  /** The proxy closed it (FIN or reset) without the client doing anything. */
-  closedAt: number | null;
-  error: string | null;
-}
 const flood: FloodSocket[] = [];
 
 /** The bound port of a proxy section, from its "Proxy NAME started." log line. */
@@ -128,14 +122,9 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitFor(what: string, pred: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<number> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if (await pred()) return Date.now() - t0;
-    await sleep(50);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; proxy log tail:\n${proxy.lines().slice(-10).join('\n')}`);
-}
+/** waitFor (harness/wait.ts) with the proxy's log tail in the timeout error. */
+const waitFor = (what: string, pred: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<number> =>
+  waitUntil(what, pred, timeoutMs, () => `proxy log tail:\n${proxy.lines().slice(-10).join('\n')}`);
 
 async function csvRows(): Promise<Map<string, Record<string, string>>> {
   const res = await fetch(`${statsBase}/stats;csv`, { headers: AUTH, signal: AbortSignal.timeout(10_000) });
@@ -151,30 +140,7 @@ async function timedGet(url: string, headers: Record<string, string> = AUTH): Pr
   return { ms: performance.now() - t0, status: res.status, body };
 }
 
-function openOne(): Promise<void> {
-  return new Promise((resolve) => {
-    const f: FloodSocket = { sock: net.connect({ host: HOST, port: appPort }), connected: false, closedAt: null, error: null };
-    flood.push(f);
-    f.sock.on('connect', () => {
-      f.connected = true;
-      resolve();
-    });
-    // An idle client: it never sends; when the proxy closes, it closes too.
-    f.sock.on('end', () => f.sock.destroy());
-    f.sock.on('error', (err: NodeJS.ErrnoException) => {
-      f.error = err.code ?? err.message;
-      resolve();
-    });
-    f.sock.on('close', () => {
-      f.closedAt ??= Date.now();
-      resolve();
-    });
-  });
-}
-
 const fdCount = (pid: number): number => fs.readdirSync(`/proc/${pid}/fd`).length;
-
-const quantile = (xs: number[], q: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
 let floodDoneAt = 0;
 let resetAtFlood = 0;
@@ -184,7 +150,7 @@ const resets = (): number => flood.filter((f) => f.error !== null).length;
 
 test(`a flood of ${FLOOD} idle connections: at most maxconn (${MAXCONN}) reach the server, the rest wait or are reset, never past the descriptor limit`, async (t) => {
   const t0 = Date.now();
-  for (let i = 0; i < FLOOD; i += 250) await Promise.all(Array.from({ length: Math.min(250, FLOOD - i) }, openOne));
+  await openFlood(flood, HOST, appPort, FLOOD);
   floodDoneAt = Date.now();
   await waitFor(`${MAXCONN} sessions on the server`, () => holdOpen >= MAXCONN);
   await sleep(300); // anything past maxconn that would (wrongly) reach the server has time to
