@@ -23,8 +23,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import amqp from 'amqplib';
 import type { ClusterInfo } from '../harness/rabbit-cluster.js';
+import { amqpLoop, publisher, tcpLoop, type Publisher } from '../harness/reload-load.js';
 import { benchCluster, flag, freePort, log, markdownTable, median, numberOption, sleep } from './bench-util.js';
 
 const HAPROXY = '/usr/sbin/haproxy';
@@ -268,116 +268,6 @@ async function haproxyTarget(first: Variant): Promise<Target> {
 }
 
 // ---- the workload ------------------------------------------------------------------------------
-
-interface LoopResult {
-  ok: number;
-  refused: number;
-  failed: string[];
-  /** AMQP loops: ms from connect to an open channel, per connection. */
-  times: number[];
-}
-
-function tcpLoop(port: number): { stop(): Promise<LoopResult> } {
-  let stopped = false;
-  const r: LoopResult = { ok: 0, refused: 0, failed: [], times: [] };
-  const loop = (async () => {
-    while (!stopped) {
-      await new Promise<void>((resolve) => {
-        const s = net.connect({ port, host: '127.0.0.1' });
-        s.once('connect', () => {
-          r.ok++;
-          s.destroy();
-          resolve();
-        });
-        s.once('error', (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ECONNREFUSED') r.refused++;
-          else r.failed.push(e.message);
-          resolve();
-        });
-      });
-      await sleep(4);
-    }
-  })();
-  return { stop: async () => ((stopped = true), await loop, r) };
-}
-
-function amqpLoop(url: string): { stop(): Promise<LoopResult> } {
-  let stopped = false;
-  const r: LoopResult = { ok: 0, refused: 0, failed: [], times: [] };
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        const t0 = performance.now();
-        const c = await amqp.connect(url);
-        c.on('error', () => {});
-        await c.createChannel();
-        r.times.push(performance.now() - t0);
-        await c.close();
-        r.ok++;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') r.refused++;
-        else r.failed.push((err as Error).message);
-      }
-    }
-  })();
-  return { stop: async () => ((stopped = true), await loop, r) };
-}
-
-interface Publisher {
-  confirmed: number;
-  failed: number;
-  dropped: string | null;
-  stop(): Promise<void>;
-  finish(): Promise<number>;
-}
-
-async function publisher(url: string, queue: string): Promise<Publisher> {
-  const conn = await amqp.connect(url);
-  const ch = await conn.createConfirmChannel();
-  await ch.assertQueue(queue, { durable: false, autoDelete: false });
-  await ch.purgeQueue(queue);
-  let stopping = false;
-  const p: Publisher = {
-    confirmed: 0,
-    failed: 0,
-    dropped: null,
-    async stop() {
-      stopping = true;
-      await loop;
-    },
-    async finish() {
-      // Messages that reached the queue (to compare with the confirmed count), then clean up.
-      if (p.dropped !== null) return -1;
-      const q = await ch.checkQueue(queue);
-      await ch.deleteQueue(queue);
-      await conn.close();
-      return q.messageCount;
-    },
-  };
-  conn.on('close', () => {
-    if (!stopping) p.dropped ??= 'connection closed';
-  });
-  conn.on('error', (e: Error) => void (p.dropped ??= e.message));
-  const loop = (async () => {
-    let i = 0;
-    while (!stopping && p.dropped === null) {
-      await new Promise<void>((resolve) => {
-        try {
-          ch.sendToQueue(queue, Buffer.from(`m${i++}`), {}, (err) => {
-            if (err) p.failed++;
-            else p.confirmed++;
-            resolve();
-          });
-        } catch {
-          p.failed++;
-          resolve();
-        }
-      });
-      await sleep(5);
-    }
-  })();
-  return p;
-}
 
 interface Result {
   target: string;

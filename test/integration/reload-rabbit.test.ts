@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { deadPort } from '../harness/proxy.js';
 import { loadCluster, type ClusterInfo } from '../harness/rabbit-cluster.js';
+import { amqpLoop, publisher, tcpLoop, type Publisher } from '../harness/reload-load.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -120,118 +121,6 @@ async function waitLine(pred: (l: Record<string, unknown>) => boolean, from: num
   }
 }
 
-/** Raw TCP connects (paced), counting refusals: a closed listener shows here first. */
-function tcpLoop(port: number): { stop(): Promise<{ ok: number; refused: number; failed: string[] }> } {
-  let stopped = false;
-  const r = { ok: 0, refused: 0, failed: [] as string[] };
-  const loop = (async () => {
-    while (!stopped) {
-      await new Promise<void>((resolve) => {
-        const s = net.connect({ port, host: '127.0.0.1' });
-        s.once('connect', () => {
-          r.ok++;
-          s.destroy();
-          resolve();
-        });
-        s.once('error', (e: NodeJS.ErrnoException) => {
-          if (e.code === 'ECONNREFUSED') r.refused++;
-          else r.failed.push(e.message);
-          resolve();
-        });
-      });
-      await sleep(4);
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return r;
-    },
-  };
-}
-
-/** New AMQP connections, one after the other: connect (full handshake), open a channel, close. */
-function amqpLoop(url: string): { stop(): Promise<{ ok: number; refused: number; failed: string[] }> } {
-  let stopped = false;
-  const r = { ok: 0, refused: 0, failed: [] as string[] };
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        const c = await amqp.connect(url);
-        c.on('error', () => {});
-        await c.createChannel();
-        await c.close();
-        r.ok++;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') r.refused++;
-        else r.failed.push((err as Error).message);
-      }
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return r;
-    },
-  };
-}
-
-interface Publisher {
-  queue: string;
-  confirmed: number;
-  failed: number;
-  dropped: string | null;
-  stop(): Promise<void>;
-  conn: amqp.ChannelModel;
-  ch: amqp.ConfirmChannel;
-}
-
-async function publisher(url: string, queue: string): Promise<Publisher> {
-  const conn = await amqp.connect(url);
-  const ch = await conn.createConfirmChannel();
-  await ch.assertQueue(queue, { durable: false, autoDelete: false });
-  await ch.purgeQueue(queue);
-  let stopping = false;
-  const p: Publisher = {
-    queue,
-    confirmed: 0,
-    failed: 0,
-    dropped: null,
-    conn,
-    ch,
-    async stop() {
-      stopping = true;
-      await loop;
-    },
-  };
-  conn.on('close', () => {
-    if (!stopping) p.dropped ??= 'connection closed';
-  });
-  conn.on('error', (e: Error) => {
-    p.dropped ??= e.message;
-  });
-  const loop = (async () => {
-    let i = 0;
-    while (!stopping && p.dropped === null) {
-      await new Promise<void>((resolve) => {
-        try {
-          ch.sendToQueue(queue, Buffer.from(`m${i++}`), {}, (err) => {
-            if (err) p.failed++;
-            else p.confirmed++;
-            resolve();
-          });
-        } catch {
-          p.failed++;
-          resolve();
-        }
-      });
-      await sleep(5);
-    }
-  })();
-  return p;
-}
 
 test('10 SIGHUP reloads under load: 0 refused, 0 dropped, 0 failed publishes; admin and health state kept; the invalid one changes nothing', async (t) => {
   const [n1, n2, n3] = cluster.nodes.map((n) => `${n.host}:${n.amqpPort}`);
@@ -294,7 +183,7 @@ test('10 SIGHUP reloads under load: 0 refused, 0 dropped, 0 failed publishes; ad
   cleanups.push(async () => {
     for (const x of pubs) {
       await x.stop();
-      await x.conn.close().catch(() => {});
+      await x.close();
     }
   });
   assert.equal(await ask('set server rabbitmq_cluster/d1 state drain'), '\n');
@@ -352,10 +241,7 @@ test('10 SIGHUP reloads under load: 0 refused, 0 dropped, 0 failed publishes; ad
   t.diagnostic(JSON.stringify(counts));
   // Every confirmed message is in its queue.
   for (const pub of pubs) {
-    const q = await pub.ch.checkQueue(pub.queue);
-    assert.equal(q.messageCount, pub.confirmed, `${pub.queue}: every confirmed message is there`);
-    await pub.ch.deleteQueue(pub.queue);
-    await pub.conn.close();
+    assert.equal(await pub.finish(), pub.confirmed, `${pub.queue}: every confirmed message is there`);
   }
   cleanups.length = 0;
   assert.equal(counts.refused, 0, 'no refused connection');
