@@ -104,3 +104,26 @@ export function readAll(sock: net.Socket): Promise<Buffer> {
 }
 
 export const TIMEOUTS = 'timeout: {connect: 1s, client: 30s, server: 30s, queue: 2s}';
+
+/** Sends `text` and resolves with the echo (exactly that many bytes), from an echo backend. */
+export function roundTrip(sock: net.Socket, text: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const timer = setTimeout(() => done(new Error(`no echo of '${text}' within ${timeoutMs} ms (got '${got}')`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      got += d.toString();
+      if (got.length >= text.length) done(null);
+    };
+    const onClose = (): void => done(new Error(`closed before the echo of '${text}'`));
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('close', onClose);
+      if (err) reject(err);
+      else resolve(got);
+    };
+    sock.on('data', onData);
+    sock.once('close', onClose);
+    sock.write(text);
+  });
+}

@@ -5,23 +5,15 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { connect, tcpServer } from '../harness/proxy.js';
+import { connect, roundTrip, tcpServer } from '../harness/proxy.js';
+import { spawnProxy, type LogLine } from '../harness/proxy-process.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'warren-graceful-'));
-
-interface LogLine {
-  time: number;
-  msg: string;
-  [k: string]: unknown;
-}
 
 interface RunningCli {
   child: ChildProcess;
@@ -63,57 +55,11 @@ listen:
       - echo1 127.0.0.1:${echo.port}
 `,
   );
-  const child = spawn(process.execPath, [CLI, 'proxy', '-f', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: LogLine[] = [];
-  const waiters: { re: RegExp; resolve: (l: LogLine) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: LogLine;
-    try {
-      line = JSON.parse(text) as LogLine;
-    } catch {
-      return;
-    }
-    lines.push(line);
-    for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.re.test(line.msg)) waiters.splice(i, 1)[0]!.resolve(line);
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() })),
-  );
-  const waitLog = (re: RegExp, timeoutMs = 10_000): Promise<LogLine> => {
-    const found = lines.find((l) => re.test(l.msg));
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`)), timeoutMs);
-      waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-      void exited.then(() => setTimeout(() => reject(new Error(`the proxy exited before logging ${re}`)), 50));
-    });
-  };
+  const p = spawnProxy(file);
+  const waitLog = (re: RegExp, timeoutMs?: number): Promise<LogLine> => p.waitLog((l) => re.test(l.msg), timeoutMs);
   const started = await waitLog(/^Proxy echo started/);
   const port = Number(String((started['binds'] as string[])[0]).split(':').pop());
-  return { child, port, lines, waitLog, exited };
-}
-
-/** Sends `text` and resolves with the echo (exactly that many bytes). */
-function roundTrip(sock: net.Socket, text: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const timer = setTimeout(() => done(new Error(`no echo of '${text}' within ${timeoutMs} ms (got '${got}')`)), timeoutMs);
-    const onData = (d: Buffer): void => {
-      got += d.toString();
-      if (got.length >= text.length) done(null);
-    };
-    const onClose = (): void => done(new Error(`closed before the echo of '${text}'`));
-    const done = (err: Error | null): void => {
-      clearTimeout(timer);
-      sock.off('data', onData);
-      sock.off('close', onClose);
-      if (err) reject(err);
-      else resolve(got);
-    };
-    sock.on('data', onData);
-    sock.once('close', onClose);
-    sock.write(text);
-  });
+  return { child: p.child, port, lines: p.lines, waitLog, exited: p.exited };
 }
 
 /** The outcome of one new connection attempt: 'refused', or 'served' (connected and echoed). */

@@ -5,33 +5,23 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { connect, tcpServer } from '../harness/proxy.js';
+import { connect, roundTrip, tcpServer } from '../harness/proxy.js';
+import { spawnProxy, type LogLine, type ProxyProcess } from '../harness/proxy-process.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'warren-workers-'));
 const file = join(dir, 'proxy.yaml');
 const sock = join(dir, 'api.sock');
 
-interface LogLine {
-  msg: string;
-  pid: number;
-  [k: string]: unknown;
-}
-
 type Echo = Awaited<ReturnType<typeof tcpServer>>;
 let s1: Echo;
 let s2: Echo;
-let child: ChildProcess;
-let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-const lines: LogLine[] = [];
-const waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+let proxy: ProxyProcess;
+let lines: LogLine[];
 let port: number;
 let port2: number;
 let statsPort: number;
@@ -44,12 +34,7 @@ async function freePort(): Promise<number> {
 }
 
 function waitLog(pred: (l: LogLine) => boolean, timeoutMs = 10_000, from = 0): Promise<LogLine> {
-  const found = lines.slice(from).find(pred);
-  if (found) return Promise.resolve(found);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms`)), timeoutMs);
-    waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-  });
+  return proxy.waitLog(pred, timeoutMs, from);
 }
 
 function config(extra = ''): string {
@@ -84,25 +69,15 @@ before(async () => {
   port2 = await freePort();
   statsPort = await freePort();
   writeFileSync(file, config());
-  child = spawn(process.execPath, [CLI, 'proxy', '-f', file], { stdio: ['ignore', 'pipe', 'inherit'] });
-  exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
-    let line: LogLine;
-    try {
-      line = JSON.parse(text) as LogLine;
-    } catch {
-      return;
-    }
-    lines.push(line);
-    for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.pred(line)) waiters.splice(i, 1)[0]!.resolve(line);
-  });
+  proxy = spawnProxy(file);
+  lines = proxy.lines;
   await waitLog((l) => /^started 2 worker processes/.test(l.msg));
 });
 
 after(async () => {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGKILL'); // our own child, by PID (its workers exit with it: node:cluster)
-    await exited;
+  if (proxy.child.exitCode === null && proxy.child.signalCode === null) {
+    proxy.child.kill('SIGKILL'); // our own child, by PID (its workers exit with it: node:cluster)
+    await proxy.exited;
   }
   await s1.close();
   await s2.close();
@@ -115,24 +90,6 @@ function servedBy(client: net.Socket): number {
   const m = /pid=(\d+)/.exec(out);
   if (!m) throw new Error(`no owner for the connection from port ${client.localPort}: ${out}`);
   return Number(m[1]);
-}
-
-function roundTrip(s: net.Socket, text: string, timeoutMs = 2000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const timer = setTimeout(() => reject(new Error(`no echo of '${text}' (got '${got}')`)), timeoutMs);
-    const onData = (d: Buffer): void => {
-      got += d.toString();
-      if (got.length >= text.length) {
-        clearTimeout(timer);
-        s.off('data', onData);
-        resolve(got);
-      }
-    };
-    s.on('data', onData);
-    s.once('close', () => reject(new Error(`closed before the echo of '${text}'`)));
-    s.write(text);
-  });
 }
 
 function api(cmd: string): Promise<string> {
@@ -178,7 +135,7 @@ test('two workers serve the connections; the primary serves none; the CSV shows 
   const { socks, owner } = await sessionsOnBothWorkers();
   const pids = new Set(owner.values());
   assert.equal(pids.size, 2, 'both workers hold sessions');
-  assert.ok(!pids.has(child.pid!), 'the primary is not on the data path');
+  assert.ok(!pids.has(proxy.child.pid!), 'the primary is not on the data path');
   for (const p of pids) assert.ok(workerPids().includes(p));
   // Counters reach the primary within a snapshot interval (200 ms).
   await new Promise((r) => setTimeout(r, 600));
@@ -235,7 +192,7 @@ test('a drain set through the runtime API reaches every worker', async () => {
 
 test("a server the primary's checks mark DOWN gets no new session in any worker", async () => {
   const down = await s2.close().then(() => waitLog((l) => /^Server app\/s2 is DOWN/.test(l.msg)));
-  assert.equal(down.pid, child.pid, 'the primary runs the checks');
+  assert.equal(down.pid, proxy.child.pid, 'the primary runs the checks');
   assert.equal(lines.filter((l) => /^Server app\/s2 is DOWN/.test(l.msg)).length, 1, 'checked once, not once per worker');
   await new Promise((r) => setTimeout(r, 200));
   const from = lines.length;
@@ -266,12 +223,12 @@ test('SIGHUP: the primary reloads and the workers follow (a new frontend is serv
 `),
   );
   const before = lines.length;
-  child.kill('SIGHUP');
+  proxy.child.kill('SIGHUP');
   const abandoned = await waitLog((l) => l['reload'] === 'failed', 5000, before);
-  assert.equal(abandoned.pid, child.pid);
+  assert.equal(abandoned.pid, proxy.child.pid);
   assert.match(abandoned.msg, /EADDRINUSE/);
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal(lines.slice(before).filter((l) => l['reload'] !== undefined && l.pid !== child.pid).length, 0, 'no worker reloads');
+  assert.equal(lines.slice(before).filter((l) => l['reload'] !== undefined && l.pid !== proxy.child.pid).length, 0, 'no worker reloads');
   await taken.close();
 
   writeFileSync(
@@ -283,11 +240,11 @@ test('SIGHUP: the primary reloads and the workers follow (a new frontend is serv
 `),
   );
   const from = lines.length;
-  child.kill('SIGHUP');
-  const applied = await waitLog((l) => l['reload'] === 'applied' && l.pid === child.pid, 5000, from);
+  proxy.child.kill('SIGHUP');
+  const applied = await waitLog((l) => l['reload'] === 'applied' && l.pid === proxy.child.pid, 5000, from);
   assert.ok(applied);
   // Each worker applies it too.
-  await waitLog(() => lines.slice(from).filter((l) => l['reload'] === 'applied' && l.pid !== child.pid).length === 2, 5000, 0);
+  await waitLog(() => lines.slice(from).filter((l) => l['reload'] === 'applied' && l.pid !== proxy.child.pid).length === 2, 5000, 0);
   const { socks, owner } = await sessionsOnBothWorkers(port2);
   assert.equal(new Set(owner.values()).size, 2);
   for (const s of socks) s.destroy();
@@ -300,7 +257,7 @@ test('a worker that dies is restarted; the other worker keeps its sessions', asy
   const from = lines.length;
   process.kill(victim, 'SIGKILL'); // a worker of our own child, by PID
   const died = await waitLog((l) => /exited with signal SIGKILL: restarting it$/.test(l.msg), 5000, from);
-  assert.equal(died['pid'], child.pid);
+  assert.equal(died['pid'], proxy.child.pid);
   const serving = await waitLog((l) => /is serving$/.test(l.msg), 5000, from);
   assert.notEqual(serving['workerPid'], victim);
   for (const s of survivors) assert.equal(await roundTrip(s, 'still here'), 'still here');
@@ -345,13 +302,13 @@ test("'disable address A; shutdown sessions to A' has taken effect in every work
 test('SIGTERM: listeners close, open sessions finish, then every process exits 0', async () => {
   const { socks } = await sessionsOnBothWorkers();
   const pids = workerPids();
-  child.kill('SIGTERM');
+  proxy.child.kill('SIGTERM');
   await waitLog((l) => /listeners closed; waiting for sessions/.test(l.msg));
   await new Promise((r) => setTimeout(r, 300));
   await assert.rejects(connect(port), /ECONNREFUSED/);
   for (const s of socks) assert.equal(await roundTrip(s, 'bye'), 'bye');
   for (const s of socks) s.end();
-  const { code } = await exited;
+  const { code } = await proxy.exited;
   if (process.env.DEBUG_WORKERS) for (const l of lines.slice(-30)) console.log(l['time'], l.pid, l.msg);
   assert.equal(code, 0);
   for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
