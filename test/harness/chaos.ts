@@ -25,8 +25,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { markdownTable, median } from '../bench/bench-util.js';
-import { amqpUrl, killNode, nodePid, rabbitmqctl, startNode, stopNode, waitClusterRunning, type ClusterInfo } from './rabbit-cluster.js';
-import { LAB_ADDR, labClientArgs, parseClientEvents, type LabProcess } from './netns-lab.js';
+import { amqpUrl, killNode, logOffset, logSince, nodePid, rabbitmqctl, startNode, stopNode, waitClusterRunning, type ClusterInfo } from './rabbit-cluster.js';
+import { LAB_ADDR, labClientArgs, parseClientEvents, spawnLogged, type LabProcess } from './netns-lab.js';
 import { ADVERT_PORT, WarrenLab } from './warren-lab.js';
 
 // ---- configuration --------------------------------------------------------------------------------
@@ -40,6 +40,10 @@ export interface ChaosOptions {
   /** Only faults whose name contains one of these strings (default: all). */
   only?: string[];
   publishers?: number;
+  /** No-proxy control publishers (default 3): the same client, run outside the lab and given every
+   *  broker's address (each starts at a different one), so each broker fault is also measured as a
+   *  client without any proxy sees it. */
+  directPublishers?: number;
   consumers?: number;
   /** Each publisher publishes one message every intervalMs (default 20). */
   intervalMs?: number;
@@ -57,6 +61,8 @@ export interface ChaosOptions {
   settleMs?: number;
   /** Namespace prefix of the lab (default 'wchaos'). */
   prefix?: string;
+  /** Log every client event of each fault window, relative to the injection (for diagnosis). */
+  trace?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -66,8 +72,10 @@ const TARGET_ALIVE_MS = 500;
 export interface ChaosCtx {
   w: WarrenLab;
   cluster: ClusterInfo;
-  /** The cluster node (index) that a fault picked (the queue leader at injection), for its repair. */
+  /** The cluster node (index) that a fault picked (the queue leader, in prepare), for its repair. */
   node: number | null;
+  /** When the fault killed or stopped that broker (Date.now() just before), for the election time. */
+  brokerFaultAt: number | null;
   log(msg: string): void;
   /** The index of the quorum queue's current leader. */
   leader(): Promise<number>;
@@ -80,6 +88,8 @@ export interface ChaosFault {
   targetMs: number;
   /** Why the target is what it is (for the report). */
   targetWhy: string;
+  /** Before the window opens (not timed): e.g. find the queue leader that inject will kill. */
+  prepare?(c: ChaosCtx): Promise<void>;
   inject(c: ChaosCtx): Promise<void>;
   repair(c: ChaosCtx): Promise<void>;
 }
@@ -107,10 +117,16 @@ async function tenReloads(c: ChaosCtx): Promise<void> {
   }
 }
 
-async function killLeader(c: ChaosCtx): Promise<void> {
+/** prepare: the queue leader is the broker the fault will kill (asking takes ~1 s of rabbitmqctl). */
+async function pickLeader(c: ChaosCtx): Promise<void> {
   c.node = await c.leader();
-  c.log(`  kill -9 of ${c.cluster.nodes[c.node]!.name} (the queue leader)`);
-  if ((await killNode(c.cluster, c.node)) === null) throw new Error(`${c.cluster.nodes[c.node]!.name} was not running`);
+}
+
+async function killLeader(c: ChaosCtx): Promise<void> {
+  const i = c.node!;
+  c.log(`  kill -9 of ${c.cluster.nodes[i]!.name} (the queue leader)`);
+  c.brokerFaultAt = Date.now();
+  if ((await killNode(c.cluster, i)) === null) throw new Error(`${c.cluster.nodes[i]!.name} was not running`);
 }
 
 async function restartNode(c: ChaosCtx): Promise<void> {
@@ -131,6 +147,7 @@ export function chaosFaults(heartbeatS: number): ChaosFault[] {
       name: 'broker kill -9 (queue leader) + restart',
       overlap: false,
       ...ALIVE,
+      prepare: pickLeader,
       inject: killLeader,
       repair: restartNode,
     },
@@ -181,10 +198,11 @@ export function chaosFaults(heartbeatS: number): ChaosFault[] {
       overlap: false,
       ...ALIVE,
       // rabbitmqctl stop of the leader while lbA's proxy reloads; its start during another reload.
+      prepare: pickLeader,
       inject: async (c) => {
-        c.node = await c.leader();
-        c.log(`  stop of ${c.cluster.nodes[c.node]!.name} (the queue leader) + proxy reload`);
-        await Promise.all([stopNode(c.cluster, c.node), reloadOnce(c)]);
+        c.log(`  stop of ${c.cluster.nodes[c.node!]!.name} (the queue leader) + proxy reload`);
+        c.brokerFaultAt = Date.now();
+        await Promise.all([stopNode(c.cluster, c.node!), reloadOnce(c)]);
       },
       repair: async (c) => {
         await Promise.all([restartNode(c), (async () => {
@@ -197,6 +215,7 @@ export function chaosFaults(heartbeatS: number): ChaosFault[] {
       name: "overlap: broker kill -9 (leader) + kill -9 of the master's proxy",
       overlap: true,
       ...ALIVE,
+      prepare: pickLeader,
       inject: async (c) => {
         await Promise.all([killLeader(c), c.w.kill9(c.w.proxy.lbA)]);
       },
@@ -208,6 +227,7 @@ export function chaosFaults(heartbeatS: number): ChaosFault[] {
       name: "overlap: the master's link down + broker kill -9 (leader)",
       overlap: true,
       ...HOST_DEAD(heartbeatS),
+      prepare: pickLeader,
       inject: async (c) => {
         await Promise.all([c.w.lab.linkDown('lbA'), killLeader(c)]);
       },
@@ -331,6 +351,10 @@ export interface FaultRunResult {
   /** Outage of the fault window / of the repair window. */
   fault_outage: Gap;
   repair_outage: Gap;
+  /** The fault window's outage for the no-proxy control publishers (null: none ran). */
+  direct_outage: Gap | null;
+  /** A broker fault: how long the quorum queue itself had no leader (electionMs()). */
+  electionMs: number | null;
   /** Client connections made in each window (all clients). */
   reconnects: number;
   repairReconnects: number;
@@ -347,6 +371,9 @@ export interface FaultSummary {
   /** min / median / max. */
   outage: [number, number, number];
   repairOutage: [number, number, number];
+  /** The no-proxy control publishers' outage, and the queue's leader election (broker faults). */
+  directOutage: [number, number, number] | null;
+  election: [number, number, number] | null;
   /** The worst fault-window outage within the target. */
   pass: boolean;
   /** The worst repair-window outage within 500 ms (at the repair every host is alive). */
@@ -356,6 +383,7 @@ export interface FaultSummary {
 export interface ChaosReport {
   config: {
     publishers: number;
+    directPublishers: number;
     consumers: number;
     intervalMs: number;
     heartbeatS: number;
@@ -401,6 +429,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log ?? (() => {});
   const cfg = {
     publishers: o.publishers ?? 3,
+    directPublishers: o.directPublishers ?? 3,
     consumers: o.consumers ?? 2,
     intervalMs: o.intervalMs ?? 20,
     heartbeatS: o.heartbeatS ?? 1,
@@ -427,6 +456,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const w = await WarrenLab.create({ brokerPorts: cluster.nodes.map((n) => n.amqpPort), advertInt: cfg.advertInt, prefix: o.prefix ?? 'wchaos' });
   const pubs: { id: string; p: LabProcess | null; file: string }[] = [];
   const cons: { id: string; p: LabProcess | null; file: string }[] = [];
+  const direct: { id: string; p: LabProcess | null; file: string }[] = [];
   const runs: FaultRunResult[] = [];
   let rec: Records | null = null;
   try {
@@ -443,11 +473,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const file = path.join(w.lab.dir, `${id}.rec`);
       pubs.push({ id, file, p: w.lab.spawn('client', `publisher-${i}`, process.execPath, labClientArgs({ ...common, intervalMs: cfg.intervalMs, confirmTimeoutMs: cfg.confirmTimeoutMs, id, record: file })) });
     }
-    const records = (rec = new Records([...pubs, ...cons].map((c) => ({ file: c.file, who: c.id }))));
+    for (let i = 1; i <= cfg.directPublishers; i++) {
+      const id = `d${i}`;
+      const file = path.join(w.lab.dir, `${id}.rec`);
+      const urls = cluster.nodes.map((_, k) => amqpUrl(cluster, (i - 1 + k) % cluster.nodes.length));
+      const args = labClientArgs({ ...common, url: urls, intervalMs: cfg.intervalMs, confirmTimeoutMs: cfg.confirmTimeoutMs, id, record: file });
+      direct.push({ id, file, p: spawnLogged(`direct-publisher-${i}`, process.execPath, args, path.join(w.lab.dir, `direct-publisher-${i}.log`)) });
+    }
+    const allPubs = [...pubs, ...direct];
+    const records = (rec = new Records([...allPubs, ...cons].map((c) => ({ file: c.file, who: c.id }))));
     const ctx: ChaosCtx = {
       w,
       cluster,
       node: null,
+      brokerFaultAt: null,
       log,
       leader: () => queueLeader(cluster, queue),
     };
@@ -470,7 +509,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         if (holders.join() !== 'lbA') why = `VIP on [${holders.join()}]`;
         else if ((['lbA', 'lbB'] as const).some((h) => !w.proxy[h] || w.proxy[h]!.exitStatus() || !w.vrrp[h] || w.vrrp[h]!.exitStatus())) why = 'a daemon is not running';
         else if (names.some((_, i) => nodePid(cluster, i) === null)) why = 'a broker is not running';
-        else if (pubs.some((p) => now - records.lastConfirm(p.id) > 300)) why = `publishers not all confirming (${pubs.map((p) => `${p.id} ${now - records.lastConfirm(p.id)} ms`).join(', ')})`;
+        else if (allPubs.some((p) => now - records.lastConfirm(p.id) > 300)) why = `publishers not all confirming (${allPubs.map((p) => `${p.id} ${now - records.lastConfirm(p.id)} ms`).join(', ')})`;
         else if (cons.some((c) => now - (records.lastDelivery.get(c.id) ?? 0) > 1000)) why = 'consumers not all receiving';
         else {
           const onB = await w.lab.exec('lbB', 'ss', ['-Htn', 'state', 'established', 'dst', LAB_ADDR.client]);
@@ -494,13 +533,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       for (;;) {
         records.poll();
         const now = Date.now();
-        if (pubs.every((p) => now - records.lastConfirm(p.id) < 300)) return;
+        if (allPubs.every((p) => now - records.lastConfirm(p.id) < 300)) return;
         if (now > deadline) throw new Error(`chaos: publishers not confirming ${timeoutMs} ms after the hold`);
         await sleep(50);
       }
     };
 
-    log(`clients started (${cfg.publishers} publishers every ${cfg.intervalMs} ms, ${cfg.consumers} consumers, heartbeat ${cfg.heartbeatS} s)`);
+    log(`clients started (${cfg.publishers} publishers through the VIP and ${cfg.directPublishers} without a proxy, every ${cfg.intervalMs} ms; ${cfg.consumers} consumers; heartbeat ${cfg.heartbeatS} s)`);
     await settle();
     const plan: { f: ChaosFault; rep: number }[] = [];
     for (const overlap of [false, true]) {
@@ -511,6 +550,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       await settle();
       await sleep(cfg.settleMs);
       log(`${f.name} (rep ${rep})`);
+      ctx.brokerFaultAt = null;
+      await f.prepare?.(ctx);
+      const logOffsets = cluster.nodes.map((_, i) => logOffset(cluster, i));
       const t0 = Date.now();
       await f.inject(ctx);
       await waitRecovered(t0);
@@ -529,12 +571,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         tEnd,
         fault_outage: worstGap(records, ids, t0, tRepair, tEnd, true),
         repair_outage: worstGap(records, ids, tRepair, tEnd, tEnd, false),
+        direct_outage: direct.length ? worstGap(records, direct.map((d) => d.id), t0, tRepair, tEnd, true) : null,
+        electionMs: ctx.brokerFaultAt === null ? null : electionMs(cluster, queue, logOffsets, ctx.brokerFaultAt, tRepair),
         reconnects: connects(t0, tRepair),
         repairReconnects: connects(tRepair, tEnd),
       };
       runs.push(r);
+      if (o.trace) traceWindow(log, [...allPubs, ...cons], records, t0, tRepair, tEnd);
       log(
         `  outage ${r.fault_outage.ms} ms (${r.fault_outage.publisher}, from ${signed(r.fault_outage.atMs)} ms; ${r.reconnects} reconnects), ` +
+          `${r.direct_outage ? `no proxy ${r.direct_outage.ms} ms (${r.direct_outage.publisher}), ` : ''}${r.electionMs !== null ? `queue without a leader for ${r.electionMs} ms, ` : ''}` +
           `at repair ${r.repair_outage.ms} ms (from ${signed(r.repair_outage.atMs)} ms; ${r.repairReconnects} reconnects), repair + settle took ${tEnd - tRepair - cfg.settleMs} ms`,
       );
     }
@@ -542,7 +588,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // Drain: the publishers stop (waiting for their last confirms), then the consumers get until
     // every confirmed message is delivered (or 60 s without progress).
     log('draining');
-    await Promise.all(pubs.map(async (p) => (p.p!.kill('SIGTERM'), await p.p!.exited)));
+    await Promise.all(allPubs.map(async (p) => (p.p!.kill('SIGTERM'), await p.p!.exited)));
     let lastProgress = Date.now();
     let seen = -1;
     for (;;) {
@@ -559,6 +605,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(cons.map(async (c) => (c.p!.kill('SIGTERM'), await c.p!.exited)));
     records.poll();
   } finally {
+    // The control publishers run outside the lab: the lab's teardown does not end them.
+    await Promise.all(direct.map(async (d) => (d.p!.kill('SIGKILL'), await d.p!.exited)));
     await w.destroy();
     // Whatever happened, leave the cluster as it was: every node running and clustered.
     for (let i = 0; i < cluster.nodes.length; i++) if (nodePid(cluster, i) === null) await startNode(cluster, i).catch((e: Error) => log(`restarting ${names[i]}: ${e.message}`));
@@ -567,13 +615,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
 
   const records = rec!;
-  const stats = pubs.map((p) => parseClientEvents(p.p!.lines()).filter((e) => e.ev === 'stats').at(-1));
+  const stats = [...pubs, ...direct].map((p) => parseClientEvents(p.p!.lines()).filter((e) => e.ev === 'stats').at(-1));
   const lostIds = records.missing();
   const dupIds = [...records.delivered.values()].filter((n) => n > 1);
   const summaries: FaultSummary[] = faults.filter((f) => runs.some((r) => r.fault === f.name)).map((f) => {
     const rs = runs.filter((r) => r.fault === f.name);
     const outageMs = rs.map((r) => r.fault_outage.ms);
     const repairOutageMs = rs.map((r) => r.repair_outage.ms);
+    const directMs = rs.flatMap((r) => (r.direct_outage ? [r.direct_outage.ms] : []));
+    const electionsMs = rs.flatMap((r) => (r.electionMs !== null ? [r.electionMs] : []));
     return {
       fault: f.name,
       overlap: f.overlap,
@@ -584,6 +634,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       repairOutageMs,
       outage: triple(outageMs),
       repairOutage: triple(repairOutageMs),
+      directOutage: directMs.length ? triple(directMs) : null,
+      election: electionsMs.length ? triple(electionsMs) : null,
       pass: rs.length > 0 && Math.max(...outageMs) <= f.targetMs,
       repairPass: rs.length > 0 && Math.max(...repairOutageMs) <= TARGET_ALIVE_MS,
     };
@@ -591,6 +643,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   return {
     config: {
       publishers: cfg.publishers,
+      directPublishers: cfg.directPublishers,
       consumers: cfg.consumers,
       intervalMs: cfg.intervalMs,
       heartbeatS: cfg.heartbeatS,
@@ -608,7 +661,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     runs,
     faults: summaries,
     totals: {
-      published: pubs.reduce((n, p) => n + maxSeq(records, p.id), 0),
+      published: [...pubs, ...direct].reduce((n, p) => n + maxSeq(records, p.id), 0),
       publishAttempts: stats.reduce((n, s) => n + (s?.published ?? 0), 0),
       republished: stats.reduce((n, s) => n + Number(s?.['republished'] ?? 0), 0),
       confirmed: records.confirmedIds.size,
@@ -622,6 +675,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     },
     durationMs: Date.now() - started,
   };
+}
+
+/** Every client event from t0 - 200 ms to tEnd, and each publisher's longest gap in the fault
+ *  window and in the repair window, relative to t0. */
+function traceWindow(log: (msg: string) => void, clients: { id: string; p: LabProcess | null }[], rec: Records, t0: number, tRepair: number, tEnd: number): void {
+  const rows: { t: number; line: string }[] = [{ t: tRepair, line: 'repair starts' }];
+  for (const c of clients) {
+    for (const e of parseClientEvents(c.p!.lines())) {
+      if (e.t < t0 - 200 || e.t >= tEnd || e.ev === 'stats' || e.ev === 'first-confirm') continue;
+      const { t, ev, ...rest } = e;
+      rows.push({ t, line: `${c.id} ${ev} ${JSON.stringify(rest)}` });
+    }
+    const times = rec.confirms.get(c.id);
+    if (!times) continue;
+    for (const [s, e, straddle, what] of [[t0, tRepair, true, 'fault'], [tRepair, tEnd, false, 'repair']] as const) {
+      const g = longestGap(times, s, e, tEnd, straddle);
+      rows.push({ t: g.start, line: `${c.id} longest ${what}-window gap: ${g.ms} ms from here` });
+    }
+  }
+  rows.sort((a, b) => a.t - b.t);
+  for (const r of rows) log(`    ${signed(r.t - t0)} ms ${r.line}`);
 }
 
 /** Distinct messages a publisher created: its highest sequence number seen (confirmed or delivered). */
@@ -646,6 +720,32 @@ async function withAmqp<T>(cluster: ClusterInfo, fn: (ch: amqp.Channel) => Promi
   }
 }
 
+/**
+ * How long `queue` had no leader after a fault took its leader's broker away, from the brokers'
+ * logs (read from `offsets`): from the first "Leader monitor down" line of the queue at or after
+ * `faultAt` (a follower saw the leader go: ~15 ms after a kill -9; after a graceful stop, only
+ * once the broker stops its queues, seconds later) to the first "candidate -> leader" after that,
+ * before `until`. Null when the logs have no such pair.
+ */
+function electionMs(cluster: ClusterInfo, queue: string, offsets: number[], faultAt: number, until: number): number | null {
+  const down: number[] = [];
+  const elected: number[] = [];
+  cluster.nodes.forEach((_, i) => {
+    for (const line of logSince(cluster, i, offsets[i]!).split('\n')) {
+      if (!line.includes(`queue '${queue}'`)) continue;
+      const list = line.includes('Leader monitor down') ? down : line.includes('candidate -> leader') ? elected : null;
+      if (!list) continue;
+      // 2026-11-21 14:40:23.484130+00:00 [notice] <0.1699.0> queue 'q' in vhost '/': candidate -> leader in term: 2 ...
+      const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3})\d*([+-]\d\d:\d\d)/.exec(line);
+      const t = m ? Date.parse(`${m[1]}T${m[2]}${m[3]}`) : NaN;
+      if (t >= faultAt && t < until) list.push(t);
+    }
+  });
+  const from = Math.min(...down);
+  const to = Math.min(...elected.filter((t) => t >= from));
+  return Number.isFinite(from) && Number.isFinite(to) ? to - from : null;
+}
+
 /** The index of the node whose member of `queue` is the Raft leader (asked of a running node). */
 async function queueLeader(cluster: ClusterInfo, queue: string): Promise<number> {
   const i = cluster.nodes.findIndex((_, k) => nodePid(cluster, k) !== null);
@@ -662,15 +762,28 @@ async function queueLeader(cluster: ClusterInfo, queue: string): Promise<number>
 export function chaosMarkdown(r: ChaosReport): string {
   const c = r.config;
   const f3 = (t: [number, number, number]): string => t.map((x) => (Number.isFinite(x) ? String(Math.round(x)) : 'n/a')).join(' / ');
-  const header = ['fault', 'runs', 'outage ms (min / median / max)', 'target ms', 'pass', 'at repair, ms (min / median / max)', 'repair ≤ 500'];
-  const rows = r.faults.map((f) => [f.fault, String(f.runs), f3(f.outage), `${f.targetMs} (${f.targetWhy})`, f.pass ? 'pass' : 'FAIL', f3(f.repairOutage), f.repairPass ? 'pass' : 'FAIL']);
+  const header = ['fault', 'runs', 'outage ms (min / median / max)', 'target ms', 'pass', 'no proxy, ms', 'queue without a leader, ms', 'at repair, ms (min / median / max)', 'repair ≤ 500'];
+  const rows = r.faults.map((f) => [
+    f.fault,
+    String(f.runs),
+    f3(f.outage),
+    `${f.targetMs} (${f.targetWhy})`,
+    f.pass ? 'pass' : 'FAIL',
+    f.directOutage ? f3(f.directOutage) : '—',
+    f.election ? f3(f.election) : '—',
+    f3(f.repairOutage),
+    f.repairPass ? 'pass' : 'FAIL',
+  ]);
   const t = r.totals;
   return [
-    `chaos run: ${c.publishers} publishers (confirms, one message per ${c.intervalMs} ms each), ${c.consumers} consumers (manual acks), quorum queue; ` +
+    `chaos run: ${c.publishers} publishers through the VIP and ${c.directPublishers} without a proxy (confirms, one message per ${c.intervalMs} ms each), ${c.consumers} consumers (manual acks), quorum queue; ` +
       `client heartbeat ${c.heartbeatS} s, connect timeout ${c.connectTimeoutMs} ms, confirm timeout ${c.confirmTimeoutMs} ms; advert_int ${c.advertInt} s; proxy checks: ${c.proxyChecks}; vrrp tracker: ${c.vrrpTracker}; ` +
       `${c.reps} rep(s) per fault, ${c.overlapReps} per overlap; hold ${c.holdMs} ms; ${Math.round(r.durationMs / 1000)} s in all`,
     '',
-    'outage = the longest gap between two consecutive confirms of one publisher (max over the publishers) in the fault window (injection → repair); "at repair" = the same from the repair to the settled end',
+    'outage = the longest gap between two consecutive confirms of one publisher (max over the publishers through the VIP) in the fault window (injection → repair); ' +
+      '"no proxy" = the same for the control publishers that connect straight to the brokers (every broker\'s address, round robin); ' +
+      '"queue without a leader" = how long the queue had no leader, from the broker logs: from a follower\'s "Leader monitor down" to the first "candidate -> leader"; ' +
+      '"at repair" = the outage from the repair to the settled end',
     '',
     markdownTable(header, rows),
     '',

@@ -4,11 +4,14 @@
 //   - publisher (default): publishes with publisher confirms every N ms;
 //   - consumer (--consume): consumes --queue with manual acks (prefetch --prefetch).
 //
-//   node dist/test/harness/lab-client.js [--url URL] [--interval MS] [--heartbeat S]
+//   node dist/test/harness/lab-client.js [--url URL]... [--interval MS] [--heartbeat S]
 //                                        [--queue NAME] [--connect-timeout MS]
 //                                        [--quorum] [--consume] [--prefetch N] [--id NAME] [--record FILE]
 //                                        [--confirm-timeout MS]
 //   (the URL may also be given as the first positional argument)
+//
+// Several --url: each connect attempt takes the next one, round robin, as a client configured with
+// every broker's address does (the chaos run's no-proxy control publishers).
 //
 // --quorum (the chaos run, test/harness/chaos.ts): --queue NAME is a durable quorum queue
 // (x-queue-type quorum, no length limit: a dropped message would count as lost), messages are
@@ -33,11 +36,11 @@
 //
 // Events (t = Date.now() when it happened):
 //   {"t","ev":"start","pid","url","intervalMs","heartbeatS","connectTimeoutMs"}
-//   {"t","ev":"connected","conn":n,"localPort":p,"connectMs":ms}   n counts successful connects from 1
+//   {"t","ev":"connected","conn":n,"to":"host:port","localPort":p,"connectMs":ms}   n counts successful connects from 1
 //   {"t","ev":"first-confirm","conn":n}                             first confirm on connection n
 //   {"t","ev":"closed","conn":n,"msg":...,"lastConfirmT":t|null}    connection closed (after an error too)
 //   {"t","ev":"error","conn":n,"msg":...}                           connection or channel error
-//   {"t","ev":"connect-failed","msg":...,"ms":ms}                   a connect attempt failed (retried ~50 ms later)
+//   {"t","ev":"connect-failed","to":"host:port","msg":...,"ms":ms}                   a connect attempt failed (retried ~50 ms later)
 //   {"t","ev":"stats","conn":n,"connected":bool,"published","confirmed","nacked","unconfirmed","pending"}   every second
 //   {"t","ev":"exit","signal":...}                                  on SIGTERM/SIGINT, after a clean close
 //   stats of a consumer: {"t","ev":"stats","conn","connected","consumed","redelivered"}
@@ -47,7 +50,7 @@ import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 
 interface Options {
-  url: string;
+  urls: string[];
   intervalMs: number;
   heartbeatS: number;
   queue: string | null;
@@ -62,7 +65,7 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    url: 'amqp://guest:guest@198.51.100.100:5672',
+    urls: [],
     intervalMs: 20,
     heartbeatS: 5,
     queue: null,
@@ -85,9 +88,11 @@ function parseArgs(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     switch (a) {
-      case '--url':
-        o.url = argv[++i] ?? o.url;
+      case '--url': {
+        const u = argv[++i];
+        if (u) o.urls.push(u);
         break;
+      }
       case '--interval':
         o.intervalMs = Math.max(1, num(a, argv[++i]));
         break;
@@ -120,13 +125,14 @@ function parseArgs(argv: string[]): Options {
         o.confirmTimeoutMs = num(a, argv[++i]);
         break;
       default:
-        if (a.startsWith('amqp://') || a.startsWith('amqps://')) o.url = a;
+        if (a.startsWith('amqp://') || a.startsWith('amqps://')) o.urls.push(a);
         else {
           process.stderr.write(`lab-client: unknown argument ${a}\n`);
           process.exit(2);
         }
     }
   }
+  if (o.urls.length === 0) o.urls.push('amqp://guest:guest@198.51.100.100:5672');
   if (o.quorum && !o.queue) {
     process.stderr.write('lab-client: --quorum / --consume need --queue NAME\n');
     process.exit(2);
@@ -152,7 +158,8 @@ function withHeartbeat(url: string, s: number): string {
   return u.toString();
 }
 
-const url = withHeartbeat(opts.url, opts.heartbeatS);
+const urls = opts.urls.map((u) => withHeartbeat(u, opts.heartbeatS));
+let attempts = 0;
 let connNo = 0;
 let conn: ChannelModel | null = null;
 let channel: ConfirmChannel | Channel | null = null;
@@ -296,9 +303,10 @@ async function startConsuming(n: number, ch: Channel, queue: string): Promise<vo
 async function connect(): Promise<void> {
   if (stopping) return;
   const t0 = Date.now();
+  const target = urls[attempts++ % urls.length]!;
   let c: ChannelModel | null = null;
   try {
-    c = await amqp.connect(url, { timeout: opts.connectTimeoutMs, noDelay: true });
+    c = await amqp.connect(target, { timeout: opts.connectTimeoutMs, noDelay: true });
     // Errors before the setup is done must not crash the process (amqplib emits 'error').
     c.on('error', () => {});
     const model = c;
@@ -325,7 +333,7 @@ async function connect(): Promise<void> {
     channel = ch;
     firstConfirmSeen = false;
     const stream = (c as unknown as { connection: { stream?: { localPort?: number } } }).connection.stream;
-    emit('connected', { conn: n, localPort: stream?.localPort ?? null, connectMs: Date.now() - t0, queue });
+    emit('connected', { conn: n, to: new URL(target).host, localPort: stream?.localPort ?? null, connectMs: Date.now() - t0, queue });
     c.removeAllListeners('error');
     c.on('error', (err: Error) => lost(n, 'error', err.message));
     c.on('close', (err?: Error) => lost(n, 'closed', err?.message ?? 'closed'));
@@ -337,7 +345,7 @@ async function connect(): Promise<void> {
       await startConsuming(n, ch, queue).catch((err: Error) => lost(n, 'error', `consume: ${err.message}`));
     } else startPublishing(n, ch as ConfirmChannel, queue);
   } catch (err) {
-    emit('connect-failed', { msg: (err as Error).message, ms: Date.now() - t0 });
+    emit('connect-failed', { to: new URL(target).host, msg: (err as Error).message, ms: Date.now() - t0 });
     if (c) c.close().catch(() => {});
     scheduleConnect(50);
   }
@@ -378,7 +386,7 @@ process.on('SIGINT', () => void shutdown('SIGINT'));
 
 emit('start', {
   pid: process.pid,
-  url: opts.url,
+  url: opts.urls.join(' '),
   intervalMs: opts.intervalMs,
   heartbeatS: opts.heartbeatS,
   connectTimeoutMs: opts.connectTimeoutMs,

@@ -828,7 +828,8 @@ export function firstDisconnectAfter(events: ClientEvent[], t: number): ClientEv
 }
 
 export interface LabClientArgs {
-  url?: string;
+  /** Several: one per connect attempt, round robin (default the VIP). */
+  url?: string | string[];
   /** Publish interval, ms (default 20). */
   intervalMs?: number;
   /** AMQP heartbeat, s (default 5). */
@@ -854,7 +855,8 @@ export interface LabClientArgs {
 /** The path of the compiled lab client and its argv, for lab.spawn('client', name, process.execPath, ...). */
 export function labClientArgs(a: LabClientArgs = {}): string[] {
   const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'lab-client.js');
-  const args = [script, '--url', a.url ?? `amqp://guest:guest@${LAB_VIP}:5672`];
+  const args = [script];
+  for (const u of [a.url ?? `amqp://guest:guest@${LAB_VIP}:5672`].flat()) args.push('--url', u);
   if (a.intervalMs !== undefined) args.push('--interval', String(a.intervalMs));
   if (a.heartbeatS !== undefined) args.push('--heartbeat', String(a.heartbeatS));
   if (a.queue !== undefined) args.push('--queue', a.queue);
