@@ -20,6 +20,8 @@ test('chaos: faults one at a time, then overlapping; no confirmed message lost',
     overlapReps: 1,
     holdMs: 2500,
     settleMs: 1000,
+    // A fault over its target prints its timeline (clients and vrrp daemons) for the CI log.
+    trace: 'slow',
     log: (m) => t.diagnostic(m),
   });
   for (const line of chaosMarkdown(report).split('\n')) t.diagnostic(line);

@@ -61,8 +61,10 @@ export interface ChaosOptions {
   settleMs?: number;
   /** Namespace prefix of the lab (default 'wchaos'). */
   prefix?: string;
-  /** Log every client event of each fault window, relative to the injection (for diagnosis). */
-  trace?: boolean;
+  /** Log every client event and every vrrp daemon log line of each fault's windows, relative to
+   *  the injection (for diagnosis); 'slow': only for a fault whose outage missed its target (or,
+   *  at the repair, 500 ms). */
+  trace?: boolean | 'slow';
   log?: (msg: string) => void;
 }
 
@@ -577,7 +579,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         repairReconnects: connects(tRepair, tEnd),
       };
       runs.push(r);
-      if (o.trace) traceWindow(log, [...allPubs, ...cons], records, t0, tRepair, tEnd);
+      const slow = r.fault_outage.ms > f.targetMs || r.repair_outage.ms > TARGET_ALIVE_MS;
+      if (o.trace === true || (o.trace === 'slow' && slow)) traceWindow(log, [...allPubs, ...cons], records, w.lab.dir, t0, tRepair, tEnd);
       log(
         `  outage ${r.fault_outage.ms} ms (${r.fault_outage.publisher}, from ${signed(r.fault_outage.atMs)} ms; ${r.reconnects} reconnects), ` +
           `${r.direct_outage ? `no proxy ${r.direct_outage.ms} ms (${r.direct_outage.publisher}), ` : ''}${r.electionMs !== null ? `queue without a leader for ${r.electionMs} ms, ` : ''}` +
@@ -679,8 +682,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
 /** Every client event from t0 - 200 ms to tEnd, and each publisher's longest gap in the fault
  *  window and in the repair window, relative to t0. */
-function traceWindow(log: (msg: string) => void, clients: { id: string; p: LabProcess | null }[], rec: Records, t0: number, tRepair: number, tEnd: number): void {
+function traceWindow(log: (msg: string) => void, clients: { id: string; p: LabProcess | null }[], rec: Records, dir: string, t0: number, tRepair: number, tEnd: number): void {
   const rows: { t: number; line: string }[] = [{ t: tRepair, line: 'repair starts' }];
+  // The vrrp daemons' own story (every incarnation appends to the same file).
+  for (const h of ['lbA', 'lbB']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(path.join(dir, `${h}-vrrp.log`), 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const { time, msg, level: _l, pid: _p, name: _n, hostname: _h, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const t = Date.parse(String(time));
+        if (t >= t0 - 200 && t < tEnd) rows.push({ t, line: `${h} vrrp: ${String(msg)} ${JSON.stringify(rest)}` });
+      } catch {
+        /* not a log record */
+      }
+    }
+  }
   for (const c of clients) {
     for (const e of parseClientEvents(c.p!.lines())) {
       if (e.t < t0 - 200 || e.t >= tEnd || e.ev === 'stats' || e.ev === 'first-confirm') continue;
