@@ -9,6 +9,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DaemonStatus } from '../../src/vrrp/status.js';
+import { PROXY_NODE_FLAGS } from '../../src/proxy/memory.js';
 import { createLab, labClientArgs, parseClientEvents, type ClientEvent, type Lab, type LabProcess, type LbHost } from './netns-lab.js';
 
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli.js');
@@ -182,7 +183,8 @@ ${nopreempt ? '    nopreempt: true\n' : ''}${this.opts.unicast ? `    unicast_sr
   }
 
   async startProxy(h: LbHost): Promise<LabProcess> {
-    const p = this.lab.spawn(h, `${h}-proxy`, process.execPath, [CLI, 'proxy', '-f', this.configFile(h, 'proxy')]);
+    // As installed (the /usr/local/bin/warren wrapper): with the proxy's node flags.
+    const p = this.lab.spawn(h, `${h}-proxy`, process.execPath, [...PROXY_NODE_FLAGS, CLI, 'proxy', '-f', this.configFile(h, 'proxy')]);
     this.proxy[h] = p;
     await p.waitForLine(/Proxy rabbit started/, 10_000);
     return p;

@@ -519,6 +519,39 @@ test('proxy tracker: a check hanging past its timeout is bounded, stop() during 
   await srv.close();
 });
 
+test('proxy tracker: the kept-alive connection closing brings the next check forward (a killed proxy is seen at once)', async () => {
+  const { log } = capture();
+  const srv = await httpServer();
+  // An interval far longer than the test waits: only the early check can explain what follows.
+  const w = watched((onChange) => createTracker(proxyCfg(srv.port, { interval: 20_000 }), { log, onChange }));
+  w.tracker.start();
+  await waitFor('ok', () => w.changes.length === 1);
+  assert.equal(w.tracker.snapshot().checks, 1);
+  // The server closes the connection but still listens (an idle timeout, say): one early check,
+  // which passes, over a new connection.
+  for (const sock of srv.open) sock.destroy();
+  await waitFor('the early check', () => w.tracker.snapshot().checks === 2, 3000);
+  assert.equal(srv.connections, 2);
+  assert.equal(w.changes.length, 1);
+  // At most one early check per interval: closing it again does not make the tracker check again.
+  for (const sock of srv.open) sock.destroy();
+  await sleep(500);
+  assert.equal(w.tracker.snapshot().checks, 2, 'a second early check within the interval');
+  await w.tracker.stop();
+
+  // A fresh tracker, and the proxy dies (its listener and connections gone, as after kill -9):
+  // failing within a few seconds, not after the 20 s interval.
+  const w2 = watched((onChange) => createTracker(proxyCfg(srv.port, { interval: 20_000 }), { log, onChange }));
+  w2.tracker.start();
+  await waitFor('ok', () => w2.changes.length === 1);
+  const t0 = Date.now();
+  await srv.close();
+  await waitFor('fail', () => w2.changes.length === 2, 5000);
+  assert.deepEqual([w2.changes[1]!.status, w2.changes[1]!.detail], ['fail', 'ECONNREFUSED']);
+  assert.ok(Date.now() - t0 < 5000);
+  await w2.tracker.stop();
+});
+
 // ---- interface tracker (in a network namespace) --------------------------------------------------
 
 const NS = `wtrk-${process.pid}`;
