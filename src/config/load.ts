@@ -28,12 +28,16 @@ export function formatIssue(i: ConfigIssue): string {
   return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
 }
 
-/** `listen.rabbitmq_cluster.server[1]` */
+/**
+ * `listen.rabbitmq_cluster.server[1]`. A key is the document's text, and may hold a control
+ * character (a name the loader refuses, say): written as \uXXXX, so that an error message cannot
+ * carry a newline or a terminal escape sequence.
+ */
 export function formatPath(path: readonly (string | number | symbol)[]): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
-    else out += (out ? '.' : '') + String(seg);
+    else out += (out ? '.' : '') + String(seg).replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   }
   return out;
 }

@@ -312,6 +312,30 @@ describe('keywords and syntax', () => {
     assert.match(at(r.errors, 9)[0]!, /duplicate server name 'a'/);
   });
 
+  test("names HAProxy refuses are refused at their line, with HAProxy's rule (a quoted blank too)", () => {
+    const rule = "expected only letters, digits, '-', '_', '.' and ':' (as in HAProxy)";
+    const r = importLines(
+      ...TCP_DEFAULTS,
+      'listen rabbit/x :5672',
+      '  server "a b" 10.0.0.1:5672 check',
+      '  server a/b 10.0.0.2:5672',
+      '  server ok-1.a:b 10.0.0.3:5672',
+      'backend "be;2"',
+      '  server s\\x07 10.0.0.4:5672',
+    );
+    assert.deepEqual(
+      r.errors.map((e) => [e.line, e.message]),
+      [
+        [6, `invalid listen name 'rabbit/x': character '/' is not allowed, ${rule}`],
+        [7, `invalid server name 'a b': character ' ' is not allowed, ${rule}`],
+        [8, `invalid server name 'a/b': character '/' is not allowed, ${rule}`],
+        [10, `invalid backend name 'be;2': character ';' is not allowed, ${rule}`],
+        [11, `invalid server name 's\\u0007': character '\\u0007' is not allowed, ${rule}`],
+      ],
+    );
+    assert.deepEqual(parse(r)['listen']['rabbit/x'].server, ['ok-1.a:b 10.0.0.3:5672']);
+  });
+
   test("HAProxy 2.2 'http-check send' sets the check request", () => {
     const r = importLines(
       ...TCP_DEFAULTS,

@@ -15,7 +15,7 @@
 import { closest, distance } from 'fastest-levenshtein';
 import yaml from 'js-yaml';
 import { parseDuration } from '../duration.js';
-import { parseServerLine, parseServerParams, SERVER_KEYWORDS, ServerLineError } from '../server-line.js';
+import { nameProblem, parseServerLine, parseServerParams, SERVER_KEYWORDS, ServerLineError } from '../server-line.js';
 
 export interface ImportMessage {
   line: number;
@@ -692,9 +692,8 @@ class Importer {
       this.section = { kind: 'skip' };
       return;
     }
-    if (!/^[A-Za-z0-9_.:-]+$/.test(name)) {
-      this.msgs.error(no, `invalid ${kw} name '${name}': only letters, digits, '-', '_', '.' and ':' are allowed`);
-    }
+    const badName = nameProblem(kw, name);
+    if (badName) this.msgs.error(no, badName);
     const clash = this.proxies.find(
       (p) => p.name === name && !(p.kind === 'frontend' && kind === 'backend') && !(p.kind === 'backend' && kind === 'frontend'),
     );
@@ -1175,6 +1174,10 @@ class Importer {
   private server(p: Proxy, args: string[], no: number): void {
     const [name, address, ...rest] = args;
     if (!name || !address) return this.msgs.error(no, "'server' expects a name and an address");
+    // Checked here with HAProxy's own words: a quoted name with a blank ("a b") would otherwise
+    // be read as two words of the YAML server line, and reported as a bad address.
+    const badName = nameProblem('server', name);
+    if (badName) return this.msgs.error(no, badName);
     const existing = p.servers.find((s) => s.name === name);
     if (existing) return this.msgs.error(no, `duplicate server name '${name}' (first at line ${existing.line})`);
     let addr = address;
