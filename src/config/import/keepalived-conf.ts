@@ -18,7 +18,7 @@ import yaml from 'js-yaml';
 import { didYouMean } from '../did-you-mean.js';
 import { ConfigError, formatPath } from '../load.js';
 import { loadVrrpConfigText } from '../vrrp-load.js';
-import { haproxyScriptHint, unsupportedAt, type Path } from '../vrrp-schema.js';
+import { haproxyScriptHint, unsupportedAt, vrrpNameProblem, type Path } from '../vrrp-schema.js';
 import { importResult, Messages, type ImportMessage, type ImportResult } from './haproxy-cfg.js';
 
 export type { ImportMessage, ImportResult };
@@ -261,6 +261,12 @@ class Importer {
         return;
       }
       if (!this.needBlock(s)) return;
+      // keepalived takes a "quoted name" with blanks; warren does not (vrrp-schema.ts says why).
+      const badName = vrrpNameProblem(key, name);
+      if (badName) {
+        this.msgs.error(s.line, badName);
+        return;
+      }
       const table = key === 'vrrp_script' ? this.doc.vrrp_script : this.doc.vrrp_instance;
       if (Object.hasOwn(table, name)) {
         this.msgs.error(s.line, `${key} '${name}' is already defined (keepalived skips this one)`);
@@ -415,7 +421,12 @@ class Importer {
           break;
         case 'track_script':
         case 'track_interface':
-          for (const x of items) this.push([...at, key], joinWords(x.words), x.line);
+          for (const x of items) {
+            // A quoted name with a blank would read as 'NAME weight N' in the YAML.
+            const badName = key === 'track_script' && x.words[0]!.quoted ? vrrpNameProblem('vrrp_script', x.words[0]!.text) : null;
+            if (badName) this.msgs.error(x.line, `track_script: ${badName}`);
+            else this.push([...at, key], joinWords(x.words), x.line);
+          }
           break;
       }
       if (items.length === 0 && key !== 'authentication') this.msgs.warn(b.line, `'${key}' is empty`);
