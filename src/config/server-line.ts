@@ -72,6 +72,7 @@ function visible(s: string): string {
 
 /** Why `name` is not a valid proxy or server name (`what`: 'listen', 'server', ...), or null. */
 export function nameProblem(what: string, name: string): string | null {
+  if (name === '__proto__') return `'__proto__' cannot be a ${what} name in warren: it names the prototype of a JavaScript object`;
   if (NAME.test(name)) return null;
   if (name === '') return `empty ${what} name: expected ${NAME_RULE}`;
   const bad = [...name].find((c) => !NAME.test(c))!;

@@ -127,6 +127,7 @@ const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padSta
 /** Why `name` cannot name a vrrp_instance or vrrp_script, or null. */
 export function vrrpNameProblem(kind: 'vrrp_instance' | 'vrrp_script', name: string): string | null {
   if (name === '') return `empty ${kind} name: expected one word`;
+  if (name === '__proto__') return `'__proto__' cannot be a ${kind} name in warren: it names the prototype of a JavaScript object`;
   const bad = BAD_VRRP_NAME_CHAR.exec(name)?.[0];
   if (bad === undefined) return null;
   const shown = name.replace(/[^\S ]|\p{Cc}/gu, escaped); // the message itself must not hold them

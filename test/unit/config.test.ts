@@ -298,6 +298,14 @@ backend:
   assert.deepEqual(errorsOf(`defaults:\n  timeout: {connect: 1s, client: 1m, server: 1m}\nlisten:\n  "x\\ny":\n    bind: 127.0.0.1:0\n`), [
     `bad.yaml:4: listen.x\\u000ay: invalid listen name 'x\\u000ay': character '\\u000a' is not allowed, ${rule}`,
   ]);
+  // zod's records used to drop a section named __proto__ without a word (it names the prototype).
+  assert.deepEqual(
+    errorsOf(`defaults:\n  timeout: {connect: 1s, client: 1m, server: 1m}\nlisten:\n  __proto__:\n    bind: 127.0.0.1:0\n  ok:\n    bind: 127.0.0.1:0\n    http-check: {headers: {__proto__: x}}\n`),
+    [
+      "bad.yaml:4: listen.__proto__: '__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object",
+      "bad.yaml:8: listen.ok.http-check.headers.__proto__: '__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object",
+    ],
+  );
   // The shipped config keeps loading.
   assert.deepEqual(
     loadProxyConfig('config/haproxy.yaml').backends.flatMap((b) => [b.name, ...b.servers.map((s) => s.name)]),

@@ -334,6 +334,10 @@ describe('keywords and syntax', () => {
       ],
     );
     assert.deepEqual(parse(r)['listen']['rabbit/x'].server, ['ok-1.a:b 10.0.0.3:5672']);
+    // A valid name for HAProxy, but a JavaScript object's prototype: the section used to vanish.
+    assert.deepEqual(importLines(...TCP_DEFAULTS, 'listen __proto__ :5672', '  server s 10.0.0.1:5672').errors, [
+      { line: 6, severity: 'error', message: "'__proto__' cannot be a listen name in warren: it names the prototype of a JavaScript object" },
+    ]);
   });
 
   test("HAProxy 2.2 'http-check send' sets the check request", () => {

@@ -241,6 +241,9 @@ describe('broken files: errors with line numbers', () => {
     assert.deepEqual(ok.errors, [{ line: 15, severity: 'error', message: `track_script: invalid vrrp_script name 'chk x': character ' ' ${rule}` }]);
     assert.deepEqual(Object.keys(parse(ok)['vrrp_instance']), ['rabbit/vip']);
     assert.deepEqual(parse(ok)['vrrp_instance']['rabbit/vip'].track_script, ['chk/x']);
+    assert.deepEqual(importLines(...instance().map((l) => l.replace('VI_1', '__proto__'))).errors, [
+      { line: 1, severity: 'error', message: "'__proto__' cannot be a vrrp_instance name in warren: it names the prototype of a JavaScript object" },
+    ]);
   });
 
   test('a file with no vrrp_instance', () => {

@@ -482,6 +482,9 @@ describe('schema errors: FILE:LINE: path: what was expected', () => {
       `k.yaml:4: vrrp_instance.a\u00a0b: invalid vrrp_instance name 'a\\u00a0b': character \\u00a0 ${rule}`,
     ]);
     assert.deepEqual(errors(...named('""', 'VI_1')), ["k.yaml:2: vrrp_script.: empty vrrp_script name: expected one word"]);
+    assert.deepEqual(errors(...named('chk', '__proto__')), [
+      "k.yaml:4: vrrp_instance.__proto__: '__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object",
+    ]);
   });
 
   test('across instances: one vrid per daemon (one UDP port), one owner per address, one family per instance', () => {
