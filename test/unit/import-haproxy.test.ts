@@ -455,6 +455,42 @@ describe('the YAML passes the warren config loader', () => {
   });
 });
 
+describe('an import without errors is checked by the loader: what it refuses is an error at its line', () => {
+  const gap = 'the imported YAML does not load (the importer should have reported this itself)';
+
+  test('values the importer passes on unchecked: a use_backend address, an http-check status', () => {
+    const r = importLines(
+      ...TCP_DEFAULTS,
+      'frontend fe',
+      '  bind :5672',
+      '  use_backend be if { src 10.0.0.300 }',
+      '  default_backend be',
+      'backend be',
+      '  option httpchk GET /health',
+      '  http-check expect status twohundred',
+      '  server s 10.0.0.1:5672 check',
+    );
+    assert.deepEqual(r.errors, [
+      { line: 8, severity: 'error', message: `${gap}: frontend.fe.use_backend[0]: 'src 10.0.0.300': expected an IPv4/IPv6 address or address/prefix` },
+      { line: 12, severity: 'error', message: `${gap}: backend.be.http-check.expect: expected 'status <code>[,<code>...]' or 'rstatus <regex>', got 'status twohundred'` },
+    ]);
+    // The YAML is still there for a look, with the errors in its header; the CLI does not print it.
+    assert.match(r.yaml, /^# 2 error\(s\)/m);
+  });
+
+  test('a file with no proxy section is refused at line 1', () => {
+    assert.deepEqual(importLines('global', '  maxconn 100', ...TCP_DEFAULTS).errors, [
+      { line: 1, severity: 'error', message: `${gap}: expected at least one 'listen' or 'frontend' section` },
+    ]);
+  });
+
+  test('an import with errors of its own is not checked again (its missing parts would be reported twice)', () => {
+    const r = importLines(...TCP_DEFAULTS, 'frontend fe', '  bind :5672', '  use_backend be if { src 10.0.0.300 }', '  default_backend be', 'backend be', '  server s 10.0.0.1:5672 ssl');
+    assert.deepEqual(lines(r.errors), [11]);
+    assert.match(r.errors[0]!.message, /^server option 'ssl'/);
+  });
+});
+
 // Found by test/unit/fuzz-import.test.ts: the header quoted the native file's words as they were,
 // so a NUL made the written YAML unloadable and a lone CR ended the comment (the rest of the
 // message became YAML).
