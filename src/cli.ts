@@ -192,6 +192,9 @@ async function runImport(file: string): Promise<void> {
   } catch (err) {
     fail(`warren import: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
+  // Both importers load the YAML they wrote with the loader `warren proxy` / `warren vrrp` use
+  // (haproxy-cfg.ts reportLoaderProblems()): what it refuses is among the errors, at the native
+  // line, and nothing is printed. YAML on stdout is YAML that `warren check` accepts.
   const result = looksLikeKeepalivedConf(text) ? importKeepalivedConf(text, file) : importHaproxyCfg(text, file);
   for (const m of [...result.warnings, ...result.errors].sort((a, b) => a.line - b.line)) {
     process.stderr.write(`${file}:${m.line}: ${m.severity}: ${m.message}\n`);

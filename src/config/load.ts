@@ -28,12 +28,16 @@ export function formatIssue(i: ConfigIssue): string {
   return i.path ? `${where}: ${i.path}: ${i.message}` : `${where}: ${i.message}`;
 }
 
-/** `listen.rabbitmq_cluster.server[1]` */
+/**
+ * `listen.rabbitmq_cluster.server[1]`. A key is the document's text, and may hold a control
+ * character (a name the loader refuses, say): written as \uXXXX, so that an error message cannot
+ * carry a newline or a terminal escape sequence.
+ */
 export function formatPath(path: readonly (string | number | symbol)[]): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
-    else out += (out ? '.' : '') + String(seg);
+    else out += (out ? '.' : '') + String(seg).replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   }
   return out;
 }
@@ -187,13 +191,43 @@ export function openConfigDocument(text: string, file: string, sections: string)
   if (doc.data === null || doc.data === undefined || typeof doc.data !== 'object' || Array.isArray(doc.data)) {
     throw new ConfigError([{ file, line: 1, path: '', message: `expected a mapping with ${sections} sections` }]);
   }
-  return {
-    data: doc.data,
-    toIssues: (problems) =>
-      problems
-        .map((p) => ({ file, line: doc.lineOf(p.path), path: formatPath(p.path), message: p.message }))
-        .sort((a, b) => (a.line ?? 0) - (b.line ?? 0)),
+  const toIssues = (problems: { path: Path; message: string }[]): ConfigIssue[] =>
+    problems
+      .map((p) => ({ file, line: doc.lineOf(p.path), path: formatPath(p.path), message: p.message }))
+      .sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  const proto = protoKeys(doc.data);
+  if (proto.length) {
+    throw new ConfigError(toIssues(proto.map((path) => ({ path, message: "'__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object" }))));
+  }
+  return { data: doc.data, toIssues };
+}
+
+/**
+ * The paths of the `__proto__` keys in a loaded document. js-yaml keeps one as a plain key, but
+ * zod's records (the listen/frontend/backend sections, vrrp_instance, ...) assign it and lose it:
+ * a section of that name vanished without a word. (Iterative, with parent links: any depth.)
+ */
+function protoKeys(data: unknown): Path[] {
+  interface Item {
+    value: unknown;
+    parent: Item | null;
+    key: string | number;
+  }
+  const pathOf = (item: Item): Path => {
+    const path: Path = [];
+    for (let i: Item | null = item; i?.parent; i = i.parent) path.unshift(i.key);
+    return path;
   };
+  const found: Path[] = [];
+  const stack: Item[] = [{ value: data, parent: null, key: '' }];
+  while (stack.length > 0) {
+    const item = stack.pop()!;
+    const v = item.value;
+    if (v === null || typeof v !== 'object') continue;
+    if (!Array.isArray(v) && Object.hasOwn(v, '__proto__')) found.push([...pathOf(item), '__proto__']);
+    for (const [key, child] of Object.entries(v)) stack.push({ value: child, parent: item, key: Array.isArray(v) ? Number(key) : key });
+  }
+  return found;
 }
 
 /** A config file's text, or a ConfigError naming the file. */

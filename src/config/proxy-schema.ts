@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
 import { parseDuration, DURATION_HINT } from './duration.js';
-import { parseAddress, parseServerLine, parseServerParams, ServerLineError, type ServerParams } from './server-line.js';
+import { nameProblem, parseAddress, parseServerLine, parseServerParams, ServerLineError, type ServerParams } from './server-line.js';
 import type {
   BackendConfig,
   BalanceAlgorithm,
@@ -484,6 +484,8 @@ export function resolve(file: ProxyFile, source: string): { config: ProxyConfig 
   for (const kind of ['listen', 'frontend', 'backend'] as const) {
     for (const [name, s] of Object.entries(file[kind] ?? {})) {
       const at: Path = [kind, name];
+      const badName = nameProblem(kind, name);
+      if (badName) problems.push({ path: at, message: badName });
       const clash = proxyNames.get(name);
       if (clash && !(clash === 'frontend' && kind === 'backend')) {
         problems.push({ path: at, message: `name '${name}' is already used by a ${clash} section` });

@@ -53,6 +53,32 @@ const KEYWORDS: Record<string, Keyword> = {
 
 export const SERVER_KEYWORDS = Object.keys(KEYWORDS);
 
+/**
+ * HAProxy's rule for proxy (listen, frontend, backend) and server names (doc/configuration.txt
+ * §4: "All proxy names must be formed from upper and lower case letters, digits, '-' (dash),
+ * '_' (underscore), '.' (dot) and ':' (colon)"; HAProxy checks server names the same way and
+ * refuses an empty name). ASCII only: HAProxy refuses 'é' too. warren keeps the rule because the
+ * names go where a stray character breaks things: the runtime API's `disable server
+ * BACKEND/SERVER` splits on '/', the CSV on ',', the log line on blanks, and a control character
+ * would forge lines in the logs and the stats page.
+ */
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+export const NAME_RULE = "only letters, digits, '-', '_', '.' and ':' (as in HAProxy)";
+
+/** `s` with every character but printable ASCII as \uXXXX: a name may hold a control character. */
+function visible(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** Why `name` is not a valid proxy or server name (`what`: 'listen', 'server', ...), or null. */
+export function nameProblem(what: string, name: string): string | null {
+  if (name === '__proto__') return `'__proto__' cannot be a ${what} name in warren: it names the prototype of a JavaScript object`;
+  if (NAME.test(name)) return null;
+  if (name === '') return `empty ${what} name: expected ${NAME_RULE}`;
+  const bad = [...name].find((c) => !NAME.test(c))!;
+  return `invalid ${what} name '${visible(name)}': character '${visible(bad)}' is not allowed, expected ${NAME_RULE}`;
+}
+
 export class ServerLineError extends Error {}
 
 export interface ParsedServerLine {
@@ -135,5 +161,7 @@ export function parseServerLine(line: string): ParsedServerLine {
   const words = line.trim().split(/\s+/);
   const [name, address] = words;
   if (!name || !address) throw new ServerLineError(`expected '<name> <address>:<port> [params]', got '${line}'`);
+  const bad = nameProblem('server', name);
+  if (bad) throw new ServerLineError(bad);
   return { name, ...parseAddress(address), params: parseServerParams(words.slice(2)) };
 }

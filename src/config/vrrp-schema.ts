@@ -109,6 +109,31 @@ const absPath = value((v) =>
 
 const NAME_WORD = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
+/**
+ * vrrp_instance and vrrp_script names. keepalived.conf(5) only says `vrrp_instance <STRING>` and
+ * `vrrp_script <STRING>`, and keepalived's parser takes any one word there (another count of words:
+ * "vrrp_instance must have a name"). So '/', ':', '@' or 'é' stay allowed, and imported configs
+ * keep their names (a notify script that makes a file name of $2 must cope, as with keepalived).
+ * Refused is what would do harm here: nothing, blanks (only a "quoted" keepalived word has them)
+ * and control characters. The name is an argument of the `notify` scripts (`INSTANCE <name>
+ * <STATE> <priority>`), which usually use $2 unquoted, so a blank would split it; and a newline
+ * or an escape sequence in it would forge lines in the logs and in `warren status`.
+ */
+const BAD_VRRP_NAME_CHAR = /[\s\p{Cc}]/u;
+
+/** A character as \uXXXX. */
+const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** Why `name` cannot name a vrrp_instance or vrrp_script, or null. */
+export function vrrpNameProblem(kind: 'vrrp_instance' | 'vrrp_script', name: string): string | null {
+  if (name === '') return `empty ${kind} name: expected one word`;
+  if (name === '__proto__') return `'__proto__' cannot be a ${kind} name in warren: it names the prototype of a JavaScript object`;
+  const bad = BAD_VRRP_NAME_CHAR.exec(name)?.[0];
+  if (bad === undefined) return null;
+  const shown = name.replace(/[^\S ]|\p{Cc}/gu, escaped); // the message itself must not hold them
+  return `invalid ${kind} name '${shown}': character ${bad === ' ' ? "' '" : escaped(bad)} is not allowed, expected one word without blanks or control characters`;
+}
+
 /** `user [group]` */
 export function parseRunAs(v: unknown): RunAs | Bad {
   const words = typeof v === 'string' ? v.trim().split(/\s+/) : [];
@@ -665,6 +690,8 @@ export function resolveVrrp(file: VrrpFile, source: string): Resolved {
   const scripts: VrrpScriptConfig[] = [];
   for (const [name, s] of Object.entries(file.vrrp_script ?? {})) {
     const at: Path = ['vrrp_script', name];
+    const badName = vrrpNameProblem('vrrp_script', name);
+    if (badName) problems.push({ path: at, message: badName });
     const interval = s.interval ?? 1000;
     const common = {
       name,
@@ -746,6 +773,9 @@ function resolveInstance(
   const at: Path = ['vrrp_instance', name];
   const before = problems.length;
   const fail = (key: string | null, message: string): void => void problems.push({ path: key ? [...at, key] : at, message });
+
+  const badName = vrrpNameProblem('vrrp_instance', name);
+  if (badName) fail(null, badName);
 
   if (i.interface === undefined) fail(null, "missing 'interface': the interface the adverts go out of (e.g. interface: eth0)");
   if (i.virtual_router_id === undefined) fail(null, "missing 'virtual_router_id': 1-255, the same on every host of this virtual router");

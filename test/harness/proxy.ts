@@ -2,6 +2,7 @@
 import { Writable } from 'node:stream';
 import * as net from 'node:net';
 import { loadProxyConfigText } from '../../src/config/load.js';
+import type { ProxyConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/lib/log.js';
 import { Proxy } from '../../src/proxy/proxy.js';
 
@@ -15,7 +16,26 @@ export interface RunningProxy {
   stop(graceMs?: number): Promise<void>;
 }
 
-export async function startProxy(yaml: string): Promise<RunningProxy> {
+/**
+ * Names the loader refuses (HAProxy's rule, src/config/server-line.ts), for the tests that check
+ * a name never reaches the stats page as markup: each proxy, server or backend reference named
+ * like a key of `rename` in the YAML gets the value after loading.
+ */
+function renameAfterLoading(config: ProxyConfig, rename: Record<string, string>): void {
+  const to = (name: string): string => (Object.hasOwn(rename, name) ? rename[name]! : name);
+  for (const fe of config.frontends) {
+    fe.name = to(fe.name);
+    if (fe.defaultBackend !== null) fe.defaultBackend = to(fe.defaultBackend);
+    for (const rule of fe.useBackend) rule.backend = to(rule.backend);
+  }
+  for (const be of config.backends) {
+    be.name = to(be.name);
+    for (const sv of be.servers) sv.name = to(sv.name);
+  }
+  for (const st of config.stats) st.name = to(st.name);
+}
+
+export async function startProxy(yaml: string, rename: Record<string, string> = {}): Promise<RunningProxy> {
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
   const sink = new Writable({
@@ -32,6 +52,7 @@ export async function startProxy(yaml: string): Promise<RunningProxy> {
     },
   });
   const config = loadProxyConfigText(yaml, 'test.yaml');
+  renameAfterLoading(config, rename);
   const proxy = new Proxy(config, createLogger('proxy', sink));
   await proxy.start();
   return {

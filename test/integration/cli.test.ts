@@ -105,6 +105,19 @@ test('warren import refuses what warren does not support, with line numbers', as
   assert.equal(res.stdout, '');
 });
 
+test('warren import checks its YAML with the loader: what it refuses is an error at its line, nothing is printed', async () => {
+  const cfg = join(dir, 'gap.cfg');
+  writeFileSync(
+    cfg,
+    ['defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 1h', '  timeout server 1h', 'frontend fe', '  bind :5672', '  use_backend be if { src 10.0.0.300 }', '  default_backend be', 'backend be', '  server s 10.0.0.1:5672', ''].join('\n'),
+  );
+  const res = await run(['import', cfg]);
+  assert.equal(res.code, 2, res.stderr);
+  assert.equal(res.stdout, '');
+  assert.match(res.stderr, new RegExp(`${cfg}:8: error: the imported YAML does not load \\(the importer should have reported this itself\\): frontend\\.fe\\.use_backend\\[0\\]: 'src 10\\.0\\.0\\.300'`));
+  assert.match(res.stderr, /warren import: 1 error\(s\); nothing written/);
+});
+
 test('warren check and import take keepalived configs too', async () => {
   for (const f of ['config/keepalived-a.yaml', 'config/keepalived-b.yaml']) {
     const res = await run(['check', '-f', f]);

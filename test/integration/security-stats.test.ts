@@ -3,9 +3,10 @@
 //   - with `stats auth`, every page and format needs the password (401 otherwise), the monitor
 //     URI stays open; admin POSTs need `stats admin` AND a configured `stats auth` that the request
 //     passed, and a refused one changes nothing;
-//   - no XSS: proxy and server names carrying markup and attribute breakers (the schema accepts
-//     any proxy name, and any server name without spaces), strings from the VRRP status API
-//     (runtime, from another process), and hostile URLs are never reflected as markup;
+//   - no XSS: proxy and server names carrying markup and attribute breakers (the loader refuses
+//     them now, HAProxy's rule: they are set after loading, the page must escape any name),
+//     strings from the VRRP status API (runtime, from another process), and hostile URLs are
+//     never reflected as markup;
 //   - the runtime API socket gets the configured mode, uid and gid, and the kernel enforces them
 //     for another uid.
 // (stats-http.test.ts covers the page's features; runtime-api.test.ts compares the CLI, its
@@ -92,12 +93,12 @@ defaults:
   mode: tcp
   timeout: {connect: 1s, client: 10s, server: 10s}
 listen:
-  ${yamlStr(PX)}:
+  px:
     bind: ${HOST}:0
     server:
-      - ${yamlStr(`${SV} ${HOST}:${backends[0]!.port} ${check}`)}
-      - ${yamlStr(`${SV2} ${HOST}:${backends[1]!.port} ${check}`)}
-  ${yamlStr(PX2)}:
+      - ${yamlStr(`sv ${HOST}:${backends[0]!.port} ${check}`)}
+      - ${yamlStr(`sv2 ${HOST}:${backends[1]!.port} ${check}`)}
+  px2:
     bind: ${HOST}:0
     server:
       - ${yamlStr(`plain ${HOST}:${backends[2]!.port} ${check}`)}
@@ -114,7 +115,7 @@ listen:
     mode: http
     bind: ${HOST}:0
     stats: {enable: true, uri: /stats, auth: ["admin:s3cret"]}
-`);
+`, { px: PX, px2: PX2, sv: SV, sv2: SV2 });
   base = statsBase('stats');
   await waitFor('every server UP and the VRRP panel filled', async () => {
     const st = await states();

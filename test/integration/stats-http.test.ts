@@ -49,7 +49,7 @@ listen:
     server:
       - s1 ${HOST}:${backends[0]!.port} ${check}
       - s2 ${HOST}:${backends[1]!.port} ${check}
-      - "${XSS} ${HOST}:${backends[2]!.port} ${check}"
+      - xss ${HOST}:${backends[2]!.port} ${check}
       - dead ${HOST}:${dead} ${check}
   stats:
     mode: http
@@ -60,7 +60,7 @@ listen:
     mode: http
     bind: ${HOST}:0
     stats: {enable: true, uri: /haproxy?stats, auth: ["admin:s3cret"], hide-version: true}
-`);
+`, { xss: XSS }); // (the loader refuses that name: the server gets it after loading)
   const log = createLogger('stats', new Writable({ write: (_c, _e, cb) => cb() }));
   const cfg = (name: string): StatsConfig => running.proxy.config.stats.find((s) => s.name === name)!;
   // The admin section is the one the proxy itself serves (Proxy.start starts one listener per

@@ -258,3 +258,57 @@ listen:
   assert.deepEqual(errorsOf(`global:\n  vrrp-status: 8889\n${base}`), ['bad.yaml:2: global.vrrp-status: expected string, got 8889']);
   assert.deepEqual(errorsOf(`global:\n  vrrp_status: http://127.0.0.1:8889/status\n${base}`), ["bad.yaml:2: global.vrrp_status: unknown keyword 'vrrp_status' (did you mean 'vrrp-status'?)"]);
 });
+
+// HAProxy's rule (doc/configuration.txt §4, and the same check on server names): a name goes into
+// `disable server BACKEND/SERVER`, the CSV, the log line and the metrics' labels.
+test("proxy and server names: HAProxy's letters, digits, '-', '_', '.', ':' only, refused with their line and path", () => {
+  const rule = "expected only letters, digits, '-', '_', '.' and ':' (as in HAProxy)";
+  const errors = errorsOf(`defaults:
+  timeout: {connect: 1s, client: 1m, server: 1m}
+listen:
+  rabbit:
+    bind: 127.0.0.1:0
+    server:
+      - node-1.a:b_c 127.0.0.1:1
+      - rabbit/2 127.0.0.1:2
+      - "bell\\a 127.0.0.1:3"
+      - "n\u00e9 127.0.0.1:4"
+  "a;b":
+    bind: 127.0.0.1:0
+    server: [x 127.0.0.1:1]
+frontend:
+  "fe 1":
+    bind: 127.0.0.1:0
+    default_backend: be
+backend:
+  "":
+    server: [x 127.0.0.1:1]
+  be:
+    server: [x 127.0.0.1:1]
+`);
+  assert.deepEqual(errors, [
+    `bad.yaml:8: listen.rabbit.server[1]: invalid server name 'rabbit/2': character '/' is not allowed, ${rule}`,
+    `bad.yaml:9: listen.rabbit.server[2]: invalid server name 'bell\\u0007': character '\\u0007' is not allowed, ${rule}`,
+    `bad.yaml:10: listen.rabbit.server[3]: invalid server name 'n\\u00e9': character '\\u00e9' is not allowed, ${rule}`,
+    `bad.yaml:11: listen.a;b: invalid listen name 'a;b': character ';' is not allowed, ${rule}`,
+    `bad.yaml:15: frontend.fe 1: invalid frontend name 'fe 1': character ' ' is not allowed, ${rule}`,
+    `bad.yaml:19: backend.: empty backend name: ${rule}`,
+  ]);
+  // A control character in a key stays out of the message: the path shows it escaped as well.
+  assert.deepEqual(errorsOf(`defaults:\n  timeout: {connect: 1s, client: 1m, server: 1m}\nlisten:\n  "x\\ny":\n    bind: 127.0.0.1:0\n`), [
+    `bad.yaml:4: listen.x\\u000ay: invalid listen name 'x\\u000ay': character '\\u000a' is not allowed, ${rule}`,
+  ]);
+  // zod's records used to drop a section named __proto__ without a word (it names the prototype).
+  assert.deepEqual(
+    errorsOf(`defaults:\n  timeout: {connect: 1s, client: 1m, server: 1m}\nlisten:\n  __proto__:\n    bind: 127.0.0.1:0\n  ok:\n    bind: 127.0.0.1:0\n    http-check: {headers: {__proto__: x}}\n`),
+    [
+      "bad.yaml:4: listen.__proto__: '__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object",
+      "bad.yaml:8: listen.ok.http-check.headers.__proto__: '__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object",
+    ],
+  );
+  // The shipped config keeps loading.
+  assert.deepEqual(
+    loadProxyConfig('config/haproxy.yaml').backends.flatMap((b) => [b.name, ...b.servers.map((s) => s.name)]),
+    ['rabbitmq_cluster', 'rabbit1', 'rabbit2', 'rabbit3'],
+  );
+});

@@ -312,6 +312,34 @@ describe('keywords and syntax', () => {
     assert.match(at(r.errors, 9)[0]!, /duplicate server name 'a'/);
   });
 
+  test("names HAProxy refuses are refused at their line, with HAProxy's rule (a quoted blank too)", () => {
+    const rule = "expected only letters, digits, '-', '_', '.' and ':' (as in HAProxy)";
+    const r = importLines(
+      ...TCP_DEFAULTS,
+      'listen rabbit/x :5672',
+      '  server "a b" 10.0.0.1:5672 check',
+      '  server a/b 10.0.0.2:5672',
+      '  server ok-1.a:b 10.0.0.3:5672',
+      'backend "be;2"',
+      '  server s\\x07 10.0.0.4:5672',
+    );
+    assert.deepEqual(
+      r.errors.map((e) => [e.line, e.message]),
+      [
+        [6, `invalid listen name 'rabbit/x': character '/' is not allowed, ${rule}`],
+        [7, `invalid server name 'a b': character ' ' is not allowed, ${rule}`],
+        [8, `invalid server name 'a/b': character '/' is not allowed, ${rule}`],
+        [10, `invalid backend name 'be;2': character ';' is not allowed, ${rule}`],
+        [11, `invalid server name 's\\u0007': character '\\u0007' is not allowed, ${rule}`],
+      ],
+    );
+    assert.deepEqual(parse(r)['listen']['rabbit/x'].server, ['ok-1.a:b 10.0.0.3:5672']);
+    // A valid name for HAProxy, but a JavaScript object's prototype: the section used to vanish.
+    assert.deepEqual(importLines(...TCP_DEFAULTS, 'listen __proto__ :5672', '  server s 10.0.0.1:5672').errors, [
+      { line: 6, severity: 'error', message: "'__proto__' cannot be a listen name in warren: it names the prototype of a JavaScript object" },
+    ]);
+  });
+
   test("HAProxy 2.2 'http-check send' sets the check request", () => {
     const r = importLines(
       ...TCP_DEFAULTS,
@@ -424,6 +452,42 @@ describe('the YAML passes the warren config loader', () => {
     );
     assert.equal(config.frontends.find((f) => f.name === 'rabbitmq_cluster')!.timeouts.client, 50000);
     assert.deepEqual(config.stats.map((s) => [s.name, s.uri, s.refresh]), [['monitor', '/stats', 5000]]);
+  });
+});
+
+describe('an import without errors is checked by the loader: what it refuses is an error at its line', () => {
+  const gap = 'the imported YAML does not load (the importer should have reported this itself)';
+
+  test('values the importer passes on unchecked: a use_backend address, an http-check status', () => {
+    const r = importLines(
+      ...TCP_DEFAULTS,
+      'frontend fe',
+      '  bind :5672',
+      '  use_backend be if { src 10.0.0.300 }',
+      '  default_backend be',
+      'backend be',
+      '  option httpchk GET /health',
+      '  http-check expect status twohundred',
+      '  server s 10.0.0.1:5672 check',
+    );
+    assert.deepEqual(r.errors, [
+      { line: 8, severity: 'error', message: `${gap}: frontend.fe.use_backend[0]: 'src 10.0.0.300': expected an IPv4/IPv6 address or address/prefix` },
+      { line: 12, severity: 'error', message: `${gap}: backend.be.http-check.expect: expected 'status <code>[,<code>...]' or 'rstatus <regex>', got 'status twohundred'` },
+    ]);
+    // The YAML is still there for a look, with the errors in its header; the CLI does not print it.
+    assert.match(r.yaml, /^# 2 error\(s\)/m);
+  });
+
+  test('a file with no proxy section is refused at line 1', () => {
+    assert.deepEqual(importLines('global', '  maxconn 100', ...TCP_DEFAULTS).errors, [
+      { line: 1, severity: 'error', message: `${gap}: expected at least one 'listen' or 'frontend' section` },
+    ]);
+  });
+
+  test('an import with errors of its own is not checked again (its missing parts would be reported twice)', () => {
+    const r = importLines(...TCP_DEFAULTS, 'frontend fe', '  bind :5672', '  use_backend be if { src 10.0.0.300 }', '  default_backend be', 'backend be', '  server s 10.0.0.1:5672 ssl');
+    assert.deepEqual(lines(r.errors), [11]);
+    assert.match(r.errors[0]!.message, /^server option 'ssl'/);
   });
 });
 

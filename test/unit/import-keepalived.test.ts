@@ -223,6 +223,29 @@ describe('broken files: errors with line numbers', () => {
     ]);
   });
 
+  test('names: keepalived\'s quoted names with blanks or control characters are refused at their line; "/" is kept', () => {
+    const rule = 'is not allowed, expected one word without blanks or control characters';
+    const r = importLines(
+      'vrrp_script "chk x" {',
+      '  script /bin/true',
+      '}',
+      ...instance().map((l) => l.replace('VI_1', '"VI 1"')),
+      ...instance('  track_script {', '    "chk x"', '  }').map((l) => l.replace('VI_1', '"VI_2\u0007"').replace('51', '52')),
+    );
+    assert.deepEqual(r.errors, [
+      { line: 1, severity: 'error', message: `invalid vrrp_script name 'chk x': character ' ' ${rule}` },
+      { line: 4, severity: 'error', message: `invalid vrrp_instance name 'VI 1': character ' ' ${rule}` },
+      { line: 15, severity: 'error', message: `invalid vrrp_instance name 'VI_2\\u0007': character \\u0007 ${rule}` },
+    ]);
+    const ok = importLines('vrrp_script chk/x {', '  script /bin/true', '}', ...instance('  track_script {', '    "chk x"', '    chk/x', '  }').map((l) => l.replace('VI_1', 'rabbit/vip')));
+    assert.deepEqual(ok.errors, [{ line: 15, severity: 'error', message: `track_script: invalid vrrp_script name 'chk x': character ' ' ${rule}` }]);
+    assert.deepEqual(Object.keys(parse(ok)['vrrp_instance']), ['rabbit/vip']);
+    assert.deepEqual(parse(ok)['vrrp_instance']['rabbit/vip'].track_script, ['chk/x']);
+    assert.deepEqual(importLines(...instance().map((l) => l.replace('VI_1', '__proto__'))).errors, [
+      { line: 1, severity: 'error', message: "'__proto__' cannot be a vrrp_instance name in warren: it names the prototype of a JavaScript object" },
+    ]);
+  });
+
   test('a file with no vrrp_instance', () => {
     assert.deepEqual(importLines('global_defs {', '  router_id a', '}').errors, [{ line: 1, severity: 'error', message: 'no vrrp_instance: nothing to import' }]);
   });

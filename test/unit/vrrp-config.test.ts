@@ -460,6 +460,33 @@ describe('schema errors: FILE:LINE: path: what was expected', () => {
     );
   });
 
+  test("names: any one word, as keepalived; nothing, blanks and control characters are refused", () => {
+    const rule = 'is not allowed, expected one word without blanks or control characters';
+    const named = (script: string, inst: string): string[] => [
+      'vrrp_script:',
+      `  ${script}: {script: /bin/true}`,
+      ...INSTANCE.map((l) => l.replace('VI_1', inst)),
+      `    track_script: [{${script}: null}]`, // (a bare 'chk proxy' reads as NAME weight N)
+    ];
+    // keepalived takes '/', ':', '@' or non-ASCII in a name: an imported config keeps its names.
+    const c = load(...named('chk/proxy@a:b', 'rabbit/vip-\u00e9'));
+    assert.deepEqual([c.scripts[0]!.name, c.instances[0]!.name], ['chk/proxy@a:b', 'rabbit/vip-\u00e9']);
+    assert.deepEqual(errors(...named('"chk proxy"', '"VI\\t1"')), [
+      `k.yaml:2: vrrp_script.chk proxy: invalid vrrp_script name 'chk proxy': character ' ' ${rule}`,
+      `k.yaml:4: vrrp_instance.VI\\u00091: invalid vrrp_instance name 'VI\\u00091': character \\u0009 ${rule}`,
+    ]);
+    assert.deepEqual(errors(...named('chk', '"VI_1\\e[2J"')), [
+      `k.yaml:4: vrrp_instance.VI_1\\u001b[2J: invalid vrrp_instance name 'VI_1\\u001b[2J': character \\u001b ${rule}`,
+    ]);
+    assert.deepEqual(errors(...named('chk', '"a\\u00a0b"')), [
+      `k.yaml:4: vrrp_instance.a\u00a0b: invalid vrrp_instance name 'a\\u00a0b': character \\u00a0 ${rule}`,
+    ]);
+    assert.deepEqual(errors(...named('""', 'VI_1')), ["k.yaml:2: vrrp_script.: empty vrrp_script name: expected one word"]);
+    assert.deepEqual(errors(...named('chk', '__proto__')), [
+      "k.yaml:4: vrrp_instance.__proto__: '__proto__' cannot be a name or a keyword: it names the prototype of a JavaScript object",
+    ]);
+  });
+
   test('across instances: one vrid per daemon (one UDP port), one owner per address, one family per instance', () => {
     assert.deepEqual(
       errors(

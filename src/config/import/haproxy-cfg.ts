@@ -10,12 +10,15 @@
 //   - rejected: something warren does not do (TLS, HTTP routing, stick tables, ...) or does not
 //     know: an error with the line, and a "did you mean" for a likely typo.
 // The YAML is produced even when there are errors, so that an operator can see what did carry
-// over; the CLI exits non-zero on any error.
+// over; the CLI exits non-zero on any error. An import without errors is then run through the
+// loader `warren proxy` uses: what it refuses is a gap in the importer, reported as an error at
+// the haproxy.cfg line it came from, so that `warren import` never prints YAML that does not load.
 
 import { closest, distance } from 'fastest-levenshtein';
 import yaml from 'js-yaml';
 import { parseDuration } from '../duration.js';
-import { parseServerLine, parseServerParams, SERVER_KEYWORDS, ServerLineError } from '../server-line.js';
+import { ConfigError, formatPath, loadProxyConfigText } from '../load.js';
+import { nameProblem, parseServerLine, parseServerParams, SERVER_KEYWORDS, ServerLineError } from '../server-line.js';
 
 export interface ImportMessage {
   line: number;
@@ -40,6 +43,34 @@ export class Messages {
   }
   error(line: number, message: string): void {
     this.errors.push({ line, severity: 'error', message });
+  }
+}
+
+/**
+ * Runs a loader on an import's YAML (`load`: the one `warren proxy` or `warren vrrp` runs) and
+ * reports each of its problems as an error at the native line its YAML path came from (`lines`:
+ * formatPath() of a path -> line; else the closest parent's; else line 1), unless an error is
+ * already reported at that line. `say` words the loader's `path: message` for the import. Shared
+ * by both importers.
+ */
+export function reportLoaderProblems(load: () => unknown, lines: ReadonlyMap<string, number>, msgs: Messages, say: (problem: string) => string): void {
+  try {
+    load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const reported = new Set(msgs.errors.map((e) => e.line));
+    for (const issue of err.issues) {
+      let path = issue.path;
+      let line = lines.get(path);
+      while (line === undefined && path !== '') {
+        const parent = path.replace(/(\.[^.[]*|\[\d+\])$/, '');
+        path = parent === path ? '' : parent;
+        line = lines.get(path);
+      }
+      line ??= 1;
+      if (reported.has(line)) continue;
+      msgs.error(line, say(issue.path ? `${issue.path}: ${issue.message}` : issue.message));
+    }
   }
 }
 
@@ -635,6 +666,14 @@ class Importer {
   readonly defaultsSections: Proxy[] = [];
   readonly proxies: Proxy[] = [];
   readonly global: { maxconn?: number; nbthread?: number; hardStopAfter?: string; statsSocket?: At<string> } = {};
+  globalLine: number | null = null;
+  /** YAML path (formatPath) -> haproxy.cfg line, filled by build(), for the loader's problems. */
+  readonly lines = new Map<string, number>();
+
+  /** Notes that the YAML at `path` comes from `line`. */
+  mark(path: (string | number)[], line: number | null | undefined): void {
+    if (line) this.lines.set(formatPath(path), line);
+  }
 
   run(text: string): void {
     const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -672,6 +711,7 @@ class Importer {
     if (kw === 'global') {
       if (words.length > 1) this.msgs.warn(no, `'global' takes no argument: '${words.slice(1).join(' ')}' ignored`);
       this.section = { kind: 'global' };
+      this.globalLine ??= no;
       return;
     }
     const kind = kw as ProxyKind;
@@ -692,9 +732,8 @@ class Importer {
       this.section = { kind: 'skip' };
       return;
     }
-    if (!/^[A-Za-z0-9_.:-]+$/.test(name)) {
-      this.msgs.error(no, `invalid ${kw} name '${name}': only letters, digits, '-', '_', '.' and ':' are allowed`);
-    }
+    const badName = nameProblem(kw, name);
+    if (badName) this.msgs.error(no, badName);
     const clash = this.proxies.find(
       (p) => p.name === name && !(p.kind === 'frontend' && kind === 'backend') && !(p.kind === 'backend' && kind === 'frontend'),
     );
@@ -1175,6 +1214,10 @@ class Importer {
   private server(p: Proxy, args: string[], no: number): void {
     const [name, address, ...rest] = args;
     if (!name || !address) return this.msgs.error(no, "'server' expects a name and an address");
+    // Checked here with HAProxy's own words: a quoted name with a blank ("a b") would otherwise
+    // be read as two words of the YAML server line, and reported as a bad address.
+    const badName = nameProblem('server', name);
+    if (badName) return this.msgs.error(no, badName);
     const existing = p.servers.find((s) => s.name === name);
     if (existing) return this.msgs.error(no, `duplicate server name '${name}' (first at line ${existing.line})`);
     let addr = address;
@@ -1336,6 +1379,22 @@ function optionText(p: Proxy, o: { name: string; args: string[] }): string {
     return 'httpchk';
   }
   return [o.name, ...o.args].join(' ');
+}
+
+/** The lines of a section and of its keywords that carry one, for the loader's problems. */
+function markKeys(imp: Importer, p: Proxy, at: string[]): void {
+  imp.mark(at, p.line);
+  p.binds.forEach((b, i) => {
+    imp.mark([...at, 'bind', i], b.line);
+    if (i === 0) imp.mark([...at, 'bind'], b.line);
+  });
+  for (const [key, v] of [['mode', p.mode], ['maxconn', p.maxconn], ['backlog', p.backlog], ['balance', p.balance], ['hash-type', p.hashType], ['retries', p.retries], ['default-server', p.defaultServer], ['monitor-uri', p.monitorUri]] as const) {
+    imp.mark([...at, key], v?.line);
+  }
+  for (const [key, v] of p.timeouts) imp.mark([...at, 'timeout', key], v.line);
+  imp.mark([...at, 'stats'], p.stats.line);
+  imp.mark([...at, 'http-check'], p.httpCheck.line);
+  imp.mark([...at, 'http-check', 'expect'], p.httpCheck.expect?.line);
 }
 
 /** The keys a defaults section and a proxy section share, in the order an operator reads them. */
@@ -1595,8 +1654,11 @@ function build(imp: Importer): Obj {
   if (imp.global.hardStopAfter !== undefined) g['hard-stop-after'] = imp.global.hardStopAfter;
   if (imp.global.statsSocket) g['stats-socket'] = imp.global.statsSocket.value;
   if (Object.keys(g).length) doc['global'] = g;
+  imp.mark(['global'], imp.globalLine);
+  imp.mark(['global', 'stats-socket'], imp.global.statsSocket?.line);
 
   if (d) {
+    markKeys(imp, d, ['defaults']);
     const out: Obj = {};
     if (d.mode) out['mode'] = d.mode.value;
     commonKeys(
@@ -1611,6 +1673,8 @@ function build(imp: Importer): Obj {
   for (const kind of ['listen', 'frontend', 'backend'] as const) {
     const sections: Obj = {};
     for (const p of live.filter((x) => x.kind === kind)) {
+      const at = [kind, p.name];
+      markKeys(imp, p, at);
       const stats = isStats.get(p) ?? false;
       const out: Obj = {};
       if (p.binds.length === 1) out['bind'] = p.binds[0]!.value;
@@ -1623,12 +1687,15 @@ function build(imp: Importer): Obj {
         const monitor = p.monitorUri ?? d?.monitorUri;
         if (monitor) out['monitor-uri'] = monitor.value;
       } else {
-        const servers = p.servers.map((s) => serverText.get(s)).filter((s): s is string => s !== undefined);
-        if (servers.length) out['server'] = servers;
+        const kept = p.servers.filter((s) => serverText.has(s));
+        kept.forEach((s, i) => imp.mark([...at, 'server', i], s.line));
+        if (kept.length) out['server'] = kept.map((s) => serverText.get(s)!);
         const db = defaultBackendOf(p);
         if (db && p.kind === 'frontend') out['default_backend'] = db.value;
-        const ub = p.useBackends.map((u) => useBackendText.get(u)).filter((s): s is string => s !== undefined);
-        if (ub.length) out['use_backend'] = ub;
+        imp.mark([...at, 'default_backend'], db?.line);
+        const ub = p.useBackends.filter((u) => useBackendText.has(u));
+        ub.forEach((u, i) => imp.mark([...at, 'use_backend', i], u.line));
+        if (ub.length) out['use_backend'] = ub.map((u) => useBackendText.get(u)!);
       }
       sections[p.name] = out;
     }
@@ -1692,6 +1759,10 @@ export function importHaproxyCfg(text: string, file: string): ImportResult {
   imp.run(text);
   const doc = build(imp);
   const body = Object.keys(doc).length ? yaml.dump(doc, { lineWidth: -1, noRefs: true }) : '{}\n';
+  // With errors, parts are missing on purpose and the loader would only repeat them.
+  if (imp.msgs.errors.length === 0) {
+    reportLoaderProblems(() => loadProxyConfigText(body, file), imp.lines, imp.msgs, (problem) => `the imported YAML does not load (the importer should have reported this itself): ${problem}`);
+  }
   return importResult(file, body, imp.msgs);
 }
 

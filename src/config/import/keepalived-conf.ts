@@ -16,10 +16,10 @@
 
 import yaml from 'js-yaml';
 import { didYouMean } from '../did-you-mean.js';
-import { ConfigError, formatPath } from '../load.js';
+import { formatPath } from '../load.js';
 import { loadVrrpConfigText } from '../vrrp-load.js';
-import { haproxyScriptHint, unsupportedAt, type Path } from '../vrrp-schema.js';
-import { importResult, Messages, type ImportMessage, type ImportResult } from './haproxy-cfg.js';
+import { haproxyScriptHint, unsupportedAt, vrrpNameProblem, type Path } from '../vrrp-schema.js';
+import { importResult, Messages, reportLoaderProblems, type ImportMessage, type ImportResult } from './haproxy-cfg.js';
 
 export type { ImportMessage, ImportResult };
 
@@ -261,6 +261,12 @@ class Importer {
         return;
       }
       if (!this.needBlock(s)) return;
+      // keepalived takes a "quoted name" with blanks; warren does not (vrrp-schema.ts says why).
+      const badName = vrrpNameProblem(key, name);
+      if (badName) {
+        this.msgs.error(s.line, badName);
+        return;
+      }
       const table = key === 'vrrp_script' ? this.doc.vrrp_script : this.doc.vrrp_instance;
       if (Object.hasOwn(table, name)) {
         this.msgs.error(s.line, `${key} '${name}' is already defined (keepalived skips this one)`);
@@ -415,7 +421,12 @@ class Importer {
           break;
         case 'track_script':
         case 'track_interface':
-          for (const x of items) this.push([...at, key], joinWords(x.words), x.line);
+          for (const x of items) {
+            // A quoted name with a blank would read as 'NAME weight N' in the YAML.
+            const badName = key === 'track_script' && x.words[0]!.quoted ? vrrpNameProblem('vrrp_script', x.words[0]!.text) : null;
+            if (badName) this.msgs.error(x.line, `track_script: ${badName}`);
+            else this.push([...at, key], joinWords(x.words), x.line);
+          }
           break;
       }
       if (items.length === 0 && key !== 'authentication') this.msgs.warn(b.line, `'${key}' is empty`);
@@ -509,34 +520,13 @@ function dump(imp: Importer): string {
   return Object.keys(out).length ? yaml.dump(out, { lineWidth: -1, noRefs: true }) : '{}\n';
 }
 
-/** The loader's problems with the imported YAML, at the keepalived.conf lines they come from. */
-function check(imp: Importer, body: string, file: string): void {
-  try {
-    loadVrrpConfigText(body, file);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    const reported = new Set(imp.msgs.errors.map((e) => e.line));
-    for (const issue of err.issues) {
-      // The line of the path, else of its closest parent that came from a line.
-      let path = issue.path;
-      let line = imp.lines.get(path);
-      while (line === undefined && path !== '') {
-        const parent = path.replace(/(\.[^.[]*|\[\d+\])$/, '');
-        path = parent === path ? '' : parent;
-        line = imp.lines.get(path);
-      }
-      line ??= 1;
-      if (reported.has(line)) continue;
-      imp.msgs.error(line, issue.path ? `${issue.path}: ${issue.message}` : issue.message);
-    }
-  }
-}
-
 export function importKeepalivedConf(text: string, file: string): ImportResult {
   const imp = new Importer();
   imp.run(text);
   const body = dump(imp);
-  check(imp, body, file);
+  // The loader's problems with the imported YAML (priority 300, a bad address, a track_script
+  // naming no vrrp_script), at the keepalived.conf lines they come from.
+  reportLoaderProblems(() => loadVrrpConfigText(body, file), imp.lines, imp.msgs, (problem) => problem);
   return importResult(file, body, imp.msgs);
 }
 
