@@ -262,7 +262,9 @@ export class Instance {
         this.since = Date.now();
         this.lastReason = action.reason;
         this.log.info({ state: action.state, previous: action.previous, reason: action.reason, priority: action.priority }, `${action.previous} -> ${action.state}`);
-        this.deps.notifier.notify(action.state, action.priority);
+        // As keepalived: the hooks run once the VIPs are in place (or gone), so that their
+        // processes do not compete with `ip` and `arping` on a takeover's critical path.
+        this.queue(async () => this.deps.notifier.notify(action.state, action.priority), 'cannot run the notify hooks');
         break;
     }
   }
