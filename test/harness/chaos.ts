@@ -65,6 +65,9 @@ export interface ChaosOptions {
    *  the injection (for diagnosis); 'slow': only for a fault whose outage missed its target (or,
    *  at the repair, 500 ms). */
   trace?: boolean | 'slow';
+  /** Capture the client namespace's ARP and TCP SYN/FIN/RST packets (tcpdump) into this file, to
+   *  see where the clients' packets went around a failover (which MAC, which answer). */
+  captureFile?: string;
   log?: (msg: string) => void;
 }
 
@@ -463,6 +466,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let rec: Records | null = null;
   try {
     await w.startAll({ client: false });
+    if (o.captureFile) {
+      const dump = w.lab.spawn('client', 'tcpdump', 'tcpdump', ['-i', 'eth0', '-n', '-U', '-w', o.captureFile, 'arp or (tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0)']);
+      await dump.waitForLine(/listening on/, 10_000);
+      log(`capturing the client's ARP and SYN/FIN/RST packets into ${o.captureFile} (tcpdump -r FILE -e -tt -n)`);
+    }
     const url = `amqp://guest:guest@${w.lab.vip}:5672`;
     const common = { url, heartbeatS: cfg.heartbeatS, connectTimeoutMs: cfg.connectTimeoutMs, queue, quorum: true };
     for (let i = 1; i <= cfg.consumers; i++) {
