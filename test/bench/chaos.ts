@@ -6,7 +6,7 @@
 //
 //   npm run chaos
 //   node dist/test/bench/chaos.js [--reps 3] [--overlap-reps 2 | --no-overlaps] [--heartbeat 1] [--confirm-timeout 1000] [--hold-ms 3000]
-//        [--json FILE] [--only SUBSTRING]... [--trace | --trace-slow] [--capture FILE.pcap] [--base-port 5883] [--epmd-port 4393]
+//        [--json FILE] [--only SUBSTRING]... [--trace | --trace-slow] [--capture FILE.pcap] [--direct 3 | --no-direct] [--base-port 5883] [--epmd-port 4393]
 //
 // Self-contained: needs root (network namespaces) and the Debian packages of
 // test/harness/deps.sh (`npm run chaos` runs it first). Starts its own 3-node RabbitMQ cluster
@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       holdMs: numberOption('hold-ms', 3000),
       confirmTimeoutMs: numberOption('confirm-timeout', 1000),
       only: stringOptions('only'),
+      directPublishers: flag('no-direct') ? 0 : numberOption('direct', 3),
       trace: flag('trace') ? true : flag('trace-slow') ? 'slow' : false,
       ...(stringOptions('capture')[0] ? { captureFile: path.resolve(stringOptions('capture')[0]!) } : {}),
       log,
