@@ -71,6 +71,16 @@ export interface ChaosOptions {
   log?: (msg: string) => void;
 }
 
+/**
+ * The quorum queue stopped confirming for every publisher, the no-proxy control publishers too
+ * (they reach the brokers without warren), for longer than a settle allows: a broker-side failure,
+ * not a finding about warren. Seen once in CI (RabbitMQ 3.10.8): after a kill -9 of the queue's
+ * leader a new leader was elected within 0.4 s, yet no publisher got a confirm for the next 97 s.
+ * The message carries what is needed to look into it (the queue's members and leader, each
+ * client's last events).
+ */
+export class BrokerStallError extends Error {}
+
 /** The fault target: the worst outage allowed (issue 7). */
 const TARGET_ALIVE_MS = 500;
 
@@ -504,6 +514,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const connects = (from: number, to: number): number =>
       [...pubs, ...cons].reduce((n, c) => n + parseClientEvents(c.p!.lines()).filter((e) => e.ev === 'connected' && e.t >= from && e.t < to).length, 0);
 
+    /** No publisher, through warren or not, has had a confirm for `forMs`: a BrokerStallError. */
+    const throwIfBrokerStall = async (now: number, forMs: number, why: string): Promise<void> => {
+      const stalled = (ps: { id: string }[]): boolean => ps.length > 0 && ps.every((p) => now - records.lastConfirm(p.id) > forMs);
+      if (!stalled(pubs) || !stalled(direct)) return;
+      throw new BrokerStallError(`chaos: the brokers stopped confirming for every publisher, with and without warren (${why})\n${await stallReport(cluster, queue, [...allPubs, ...cons])}`);
+    };
+
     /** Everything back to normal: the VIP on lbA alone with both daemons of both hosts running,
      *  every broker running and clustered, no client connection left on lbB, every publisher
      *  confirming and every consumer receiving. */
@@ -531,7 +548,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           log(`  settling: ${why}`);
           lastSaid = now;
         }
-        if (now > deadline) throw new Error(`chaos: not settled within ${timeoutMs} ms: ${why}`);
+        if (now > deadline) {
+          await throwIfBrokerStall(now, timeoutMs / 2, why);
+          throw new Error(`chaos: not settled within ${timeoutMs} ms: ${why}`);
+        }
         await sleep(50);
       }
     };
@@ -544,7 +564,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         records.poll();
         const now = Date.now();
         if (allPubs.every((p) => now - records.lastConfirm(p.id) < 300)) return;
-        if (now > deadline) throw new Error(`chaos: publishers not confirming ${timeoutMs} ms after the hold`);
+        if (now > deadline) {
+          await throwIfBrokerStall(now, timeoutMs / 2, 'publishers not confirming after the hold');
+          throw new Error(`chaos: publishers not confirming ${timeoutMs} ms after the hold`);
+        }
         await sleep(50);
       }
     };
@@ -774,6 +797,24 @@ function electionMs(cluster: ClusterInfo, queue: string, offsets: number[], faul
   const from = Math.min(...down);
   const to = Math.min(...elected.filter((t) => t >= from));
   return Number.isFinite(from) && Number.isFinite(to) ? to - from : null;
+}
+
+/** The queue as the brokers see it and each client's last events, for a BrokerStallError. */
+async function stallReport(cluster: ClusterInfo, queue: string, clients: { id: string; p: LabProcess | null }[]): Promise<string> {
+  const lines: string[] = [];
+  const i = cluster.nodes.findIndex((_, k) => nodePid(cluster, k) !== null);
+  for (const args of [
+    ['list_queues', 'name', 'type', 'leader', 'members', 'online', 'messages', '--formatter', 'json'],
+    ['eval', `rabbit_quorum_queue:status(<<"/">>, <<"${queue}">>).`],
+  ]) {
+    const out = await rabbitmqctl(cluster, Math.max(0, i), args, { timeoutMs: 30_000 }).catch((e: Error) => `(${e.message})`);
+    lines.push(`rabbitmqctl ${args[0]}: ${out.trim().slice(0, 4000)}`);
+  }
+  for (const c of clients) {
+    const events = parseClientEvents(c.p!.lines()).filter((e) => e.ev !== 'stats' && e.ev !== 'first-confirm').slice(-8);
+    lines.push(`${c.id}: ${events.map((e) => `${e.t} ${e.ev} ${JSON.stringify({ ...e, t: undefined, ev: undefined })}`).join(' | ')}`);
+  }
+  return lines.join('\n');
 }
 
 /** The index of the node whose member of `queue` is the Raft leader (asked of a running node). */
