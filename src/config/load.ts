@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
+import { escapeChars } from './escape.js';
 import { knownKeysAt, proxyFileSchema, resolve, type Path, type Problem } from './proxy-schema.js';
 import type { ProxyConfig } from './types.js';
 
@@ -37,7 +38,7 @@ export function formatPath(path: readonly (string | number | symbol)[]): string 
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
-    else out += (out ? '.' : '') + String(seg).replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    else out += (out ? '.' : '') + escapeChars(String(seg), /\p{Cc}/gu);
   }
   return out;
 }

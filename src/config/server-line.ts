@@ -4,6 +4,7 @@
 // `default-server` and the defaults, and attaches the file/line/path to any problem.
 
 import { didYouMean } from './did-you-mean.js';
+import { escapeChars } from './escape.js';
 import { parseDuration, DURATION_HINT } from './duration.js';
 import type { ServerConfig } from './types.js';
 
@@ -67,7 +68,7 @@ export const NAME_RULE = "only letters, digits, '-', '_', '.' and ':' (as in HAP
 
 /** `s` with every character but printable ASCII as \uXXXX: a name may hold a control character. */
 function visible(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeChars(s, /[^\x20-\x7e]/g);
 }
 
 /** Why `name` is not a valid proxy or server name (`what`: 'listen', 'server', ...), or null. */

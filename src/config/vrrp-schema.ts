@@ -8,6 +8,7 @@
 import { isIP, isIPv4 } from 'node:net';
 import { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
+import { escapeChars } from './escape.js';
 import type { Path, Problem } from './proxy-schema.js';
 import type {
   AddressFamily,
@@ -121,17 +122,14 @@ const NAME_WORD = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
  */
 const BAD_VRRP_NAME_CHAR = /[\s\p{Cc}]/u;
 
-/** A character as \uXXXX. */
-const escaped = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-
 /** Why `name` cannot name a vrrp_instance or vrrp_script, or null. */
 export function vrrpNameProblem(kind: 'vrrp_instance' | 'vrrp_script', name: string): string | null {
   if (name === '') return `empty ${kind} name: expected one word`;
   if (name === '__proto__') return `'__proto__' cannot be a ${kind} name in warren: it names the prototype of a JavaScript object`;
   const bad = BAD_VRRP_NAME_CHAR.exec(name)?.[0];
   if (bad === undefined) return null;
-  const shown = name.replace(/[^\S ]|\p{Cc}/gu, escaped); // the message itself must not hold them
-  return `invalid ${kind} name '${shown}': character ${bad === ' ' ? "' '" : escaped(bad)} is not allowed, expected one word without blanks or control characters`;
+  const shown = escapeChars(name, /[^\S ]|\p{Cc}/gu); // the message itself must not hold them
+  return `invalid ${kind} name '${shown}': character ${bad === ' ' ? "' '" : escapeChars(bad, /[^]/g)} is not allowed, expected one word without blanks or control characters`;
 }
 
 /** `user [group]` */

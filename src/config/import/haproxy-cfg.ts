@@ -17,6 +17,7 @@
 import { closest, distance } from 'fastest-levenshtein';
 import yaml from 'js-yaml';
 import { parseDuration } from '../duration.js';
+import { escapeChars } from '../escape.js';
 import { ConfigError, formatPath, loadProxyConfigText } from '../load.js';
 import { nameProblem, parseServerLine, parseServerParams, SERVER_KEYWORDS, ServerLineError } from '../server-line.js';
 
@@ -1773,9 +1774,10 @@ export function importHaproxyCfg(text: string, file: string): ImportResult {
  * \uXXXX; a CRLF or LF becomes a blank, as before.
  */
 function commentText(s: string): string {
-  return s
-    .replace(/\r?\n/g, ' ')
-    .replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeChars(
+    s.replace(/\r?\n/g, ' '),
+    /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\ufeff\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g,
+  );
 }
 
 /** The imported YAML under a header that lists every message with its line in `file`. Shared by
