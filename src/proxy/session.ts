@@ -51,6 +51,8 @@ export class Session implements Queueable {
   server: Server | null = null;
   private serverSocket: net.Socket | null = null;
   private retriesDone = 0;
+  /** The connect attempt whose `timeout connect` fired, until the verdict (confirmConnectTimeout). */
+  private timedOutSocket: net.Socket | null = null;
   private redispatched = false;
   private queueTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -287,9 +289,24 @@ export class Session implements Queueable {
   };
 
   private onServerTimeout = (): void => {
-    if (this.phase === 'C') return this.connectFailed(true, null);
+    if (this.phase === 'C') {
+      // Timers run before the poll phase of the loop: after the event loop was held up past
+      // `timeout connect` (a burst of accepts), a connect the kernel completed meanwhile would be
+      // abandoned and retried, so the server sees a connection nobody uses. The verdict waits
+      // for this iteration's poll (setImmediate runs after it), where that 'connect' is seen.
+      this.timedOutSocket = this.serverSocket;
+      setImmediate(this.confirmConnectTimeout);
+      return;
+    }
     if (this.cause === '-') this.cause = 's';
     this.destroyBoth();
+  };
+
+  private confirmConnectTimeout = (): void => {
+    const sock = this.timedOutSocket;
+    this.timedOutSocket = null;
+    // Still the same attempt, still not connected (nor failed, nor abandoned by the client).
+    if (this.phase === 'C' && sock !== null && sock === this.serverSocket) this.connectFailed(true, null);
   };
 
   private onClientClose = (hadError: boolean): void => {

@@ -199,6 +199,37 @@ test('without redispatch, retries exhausted on a dead server close the client wi
   }
 });
 
+test('an event loop held up past timeout connect does not abandon a connect the kernel completed meanwhile', async () => {
+  let accepted = 0;
+  const backend = await tcpServer((s) => {
+    accepted++;
+    s.write('hi');
+  });
+  const p = await startProxy(listenYaml([`b 127.0.0.1:${backend.port}`], '    timeout: {connect: 100ms}'));
+  try {
+    const server = p.proxy.backends.get('l')!.servers[0]!;
+    const c = await connect(p.port('l'));
+    const firstByte = once(c, 'data');
+    // Wait (without blocking) until the proxy has accepted and started its connect to the
+    // server, then hold the loop for 3 × timeout connect: the kernel completes the connect
+    // meanwhile, and the connect timer is due before the poll that reports it.
+    while (server.sessionSet.size === 0) await new Promise((r) => setImmediate(r));
+    const until = performance.now() + 300;
+    while (performance.now() < until) {
+      /* busy: the loop is held up */
+    }
+    assert.equal((await firstByte)[0]!.toString(), 'hi');
+    await sleep(200); // a retried connect (the defect) would reach the server by now
+    assert.equal(accepted, 1, 'the server saw one connection');
+    assert.equal(server.counters.retries, 0);
+    assert.equal(server.counters.connectErrors, 0);
+    c.destroy();
+  } finally {
+    await p.stop();
+    await backend.close();
+  }
+});
+
 test('frontend maxconn: extra clients wait (never reset) and are served when a slot frees', async () => {
   const held: net.Socket[] = [];
   const backend = await tcpServer((s) => {

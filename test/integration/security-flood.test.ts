@@ -224,13 +224,19 @@ test('timeout client reclaims the idle sessions: every waiting client gets its t
   await waitFor('scur 0', async () => (await csvRows()).get('app/FRONTEND')!.scur === '0', 10_000);
   const rows = await csvRows();
   assert.equal(resets(), resetAtFlood, 'no reset once the flood stopped growing');
-  // Every connection that waited was admitted to the server in turn (no silent drop).
-  assert.equal(holdTotal, served, `the server saw ${holdTotal} sessions for ${served} waiting/served clients`);
+  // Every connection that waited was admitted to the server in turn (no silent drop). A connect
+  // the proxy gave up on (timeout connect, then a retry) may still have reached the server: at
+  // most one such extra connection per retry the proxy counted (wretr).
+  const retried = Number(rows.get('app/hold')!.wretr);
+  assert.ok(
+    holdTotal >= served && holdTotal <= served + retried,
+    `the server saw ${holdTotal} sessions for ${served} waiting/served clients and ${retried} retried connects`,
+  );
   assert.equal(holdOpen, 0);
   assert.equal(rows.get('app/hold')!.status, 'UP');
   const rounds = Math.ceil(served / MAXCONN);
   t.diagnostic(
-    `reclaim: ${served} idle sessions in ${rounds} rounds of maxconn, all closed ${allClosed - floodDoneAt} ms after the flood (timeout client ${TIMEOUT_CLIENT_MS} ms × ${rounds} = ${TIMEOUT_CLIENT_MS * rounds} ms); proxy fds now ${fdCount(proxy.pid)}`,
+    `reclaim: ${served} idle sessions in ${rounds} rounds of maxconn, all closed ${allClosed - floodDoneAt} ms after the flood (timeout client ${TIMEOUT_CLIENT_MS} ms × ${rounds} = ${TIMEOUT_CLIENT_MS * rounds} ms); proxy fds now ${fdCount(proxy.pid)}; ${retried} connects retried`,
   );
   assert.ok(allClosed - floodDoneAt < TIMEOUT_CLIENT_MS * rounds + 10_000);
   const fe = rows.get('app/FRONTEND')!;

@@ -38,10 +38,12 @@ export function tcpCheck(): CheckRunner {
         resolve({ ...r, durationMs: Math.round(performance.now() - start), warning: null });
       };
 
-      timer = setTimeout(
-        () => finish({ ok: false, status: 'L4TOUT', code: null, desc: `connect timeout after ${timeoutMs}ms`, hardFailure: false }),
-        Math.max(0, timeoutMs),
-      );
+      // Timers run before the loop's poll phase: after the loop was held up (a burst of accepts
+      // on the data path), a connect the kernel completed in time would count as a timeout.
+      // setImmediate runs after that poll, so a pending 'connect' is seen first.
+      const timedOut = (): void =>
+        finish({ ok: false, status: 'L4TOUT', code: null, desc: `connect timeout after ${timeoutMs}ms`, hardFailure: false });
+      timer = setTimeout(() => setImmediate(timedOut), Math.max(0, timeoutMs));
 
       try {
         socket = net.connect({ host: target.host, port: target.port });
