@@ -114,7 +114,7 @@ test('warren import checks its YAML with the loader: what it refuses is an error
   const res = await run(['import', cfg]);
   assert.equal(res.code, 2, res.stderr);
   assert.equal(res.stdout, '');
-  assert.match(res.stderr, new RegExp(`${cfg}:8: error: the imported YAML does not load \\(the importer should have reported this itself\\): frontend\\.fe\\.use_backend\\[0\\]: 'src 10\\.0\\.0\\.300'`));
+  assert.match(res.stderr, new RegExp(`${cfg}:8: error: frontend\\.fe\\.use_backend\\[0\\]: 'src 10\\.0\\.0\\.300'`));
   assert.match(res.stderr, /warren import: 1 error\(s\); nothing written/);
 });
 

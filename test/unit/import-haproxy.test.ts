@@ -456,8 +456,6 @@ describe('the YAML passes the warren config loader', () => {
 });
 
 describe('an import without errors is checked by the loader: what it refuses is an error at its line', () => {
-  const gap = 'the imported YAML does not load (the importer should have reported this itself)';
-
   test('values the importer passes on unchecked: a use_backend address, an http-check status', () => {
     const r = importLines(
       ...TCP_DEFAULTS,
@@ -471,8 +469,8 @@ describe('an import without errors is checked by the loader: what it refuses is 
       '  server s 10.0.0.1:5672 check',
     );
     assert.deepEqual(r.errors, [
-      { line: 8, severity: 'error', message: `${gap}: frontend.fe.use_backend[0]: 'src 10.0.0.300': expected an IPv4/IPv6 address or address/prefix` },
-      { line: 12, severity: 'error', message: `${gap}: backend.be.http-check.expect: expected 'status <code>[,<code>...]' or 'rstatus <regex>', got 'status twohundred'` },
+      { line: 8, severity: 'error', message: `frontend.fe.use_backend[0]: 'src 10.0.0.300': expected an IPv4/IPv6 address or address/prefix` },
+      { line: 12, severity: 'error', message: `backend.be.http-check.expect: expected 'status <code>[,<code>...]' or 'rstatus <regex>', got 'status twohundred'` },
     ]);
     // The YAML is still there for a look, with the errors in its header; the CLI does not print it.
     assert.match(r.yaml, /^# 2 error\(s\)/m);
@@ -480,7 +478,7 @@ describe('an import without errors is checked by the loader: what it refuses is 
 
   test('a file with no proxy section is refused at line 1', () => {
     assert.deepEqual(importLines('global', '  maxconn 100', ...TCP_DEFAULTS).errors, [
-      { line: 1, severity: 'error', message: `${gap}: expected at least one 'listen' or 'frontend' section` },
+      { line: 1, severity: 'error', message: `expected at least one 'listen' or 'frontend' section` },
     ]);
   });
 

@@ -51,10 +51,11 @@ export class Messages {
  * Runs a loader on an import's YAML (`load`: the one `warren proxy` or `warren vrrp` runs) and
  * reports each of its problems as an error at the native line its YAML path came from (`lines`:
  * formatPath() of a path -> line; else the closest parent's; else line 1), unless an error is
- * already reported at that line. `say` words the loader's `path: message` for the import. Shared
- * by both importers.
+ * already reported at that line. The loader is the one place that knows what warren accepts: the
+ * importers translate, and leave it to the loader to refuse (an address, a status list, a file
+ * without any proxy section). Shared by both importers.
  */
-export function reportLoaderProblems(load: () => unknown, lines: ReadonlyMap<string, number>, msgs: Messages, say: (problem: string) => string): void {
+export function reportLoaderProblems(load: () => unknown, lines: ReadonlyMap<string, number>, msgs: Messages): void {
   try {
     load();
   } catch (err) {
@@ -70,7 +71,7 @@ export function reportLoaderProblems(load: () => unknown, lines: ReadonlyMap<str
       }
       line ??= 1;
       if (reported.has(line)) continue;
-      msgs.error(line, say(issue.path ? `${issue.path}: ${issue.message}` : issue.message));
+      msgs.error(line, issue.path ? `${issue.path}: ${issue.message}` : issue.message);
     }
   }
 }
@@ -1762,7 +1763,7 @@ export function importHaproxyCfg(text: string, file: string): ImportResult {
   const body = Object.keys(doc).length ? yaml.dump(doc, { lineWidth: -1, noRefs: true }) : '{}\n';
   // With errors, parts are missing on purpose and the loader would only repeat them.
   if (imp.msgs.errors.length === 0) {
-    reportLoaderProblems(() => loadProxyConfigText(body, file), imp.lines, imp.msgs, (problem) => `the imported YAML does not load (the importer should have reported this itself): ${problem}`);
+    reportLoaderProblems(() => loadProxyConfigText(body, file), imp.lines, imp.msgs);
   }
   return importResult(file, body, imp.msgs);
 }

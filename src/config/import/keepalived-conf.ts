@@ -526,7 +526,7 @@ export function importKeepalivedConf(text: string, file: string): ImportResult {
   const body = dump(imp);
   // The loader's problems with the imported YAML (priority 300, a bad address, a track_script
   // naming no vrrp_script), at the keepalived.conf lines they come from.
-  reportLoaderProblems(() => loadVrrpConfigText(body, file), imp.lines, imp.msgs, (problem) => problem);
+  reportLoaderProblems(() => loadVrrpConfigText(body, file), imp.lines, imp.msgs);
   return importResult(file, body, imp.msgs);
 }
 
