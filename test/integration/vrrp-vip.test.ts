@@ -16,7 +16,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { GarpConfig, VirtualIpConfig } from '../../src/config/vrrp-types.js';
-import { vipLabel } from '../../src/vrrp/vip.js';
+import { unresolvedNeighbours, vipLabel } from '../../src/vrrp/vip.js';
 
 const NS_A = `wvip${process.pid}a`;
 const NS_C = `wvip${process.pid}c`;
@@ -372,6 +372,50 @@ test('add twice is idempotent; garp() sends one burst; masterDelay 0 means no se
   await sleep(150);
   assert.equal(cap.between(g2.t0).length, 0, 'garp() when not held sends nothing');
   await host.ok('idem', 'close');
+});
+
+test('add deletes the unresolved neighbour entries on the VIP device first, and keeps the resolved ones', { skip }, async (t) => {
+  const SILENT = '198.51.100.60'; // nobody: an ARP for it goes unanswered
+  /** A TCP connect from the lb namespace, given up after 300 ms (bash's /dev/tcp). */
+  const connectFromLb = (ip: string): Promise<unknown> =>
+    sh('ip', ['netns', 'exec', NS_A, 'timeout', '0.3', 'bash', '-c', `exec 3<>/dev/tcp/${ip}/9`]).catch(() => undefined);
+  const neigh = async (ip: string): Promise<string[] | null> => {
+    const e = JSON.parse(await sh('ip', ['-n', NS_A, '-j', 'neigh', 'show', ip, 'dev', 'eth0'])) as { state?: string[] }[];
+    return e[0]?.state ?? null;
+  };
+  // The client answers (its entry resolves: a refused connect); the silent one leaves an
+  // INCOMPLETE entry that the kernel re-probes once a second for 3 s: as after a link outage.
+  await connectFromLb(CLIENT_IP);
+  await connectFromLb(SILENT);
+  assert.deepEqual(await neigh(SILENT), ['INCOMPLETE']);
+  const clientState = await neigh(CLIENT_IP);
+  assert.ok(clientState !== null && !clientState.includes('INCOMPLETE') && !clientState.includes('FAILED'), `client entry ${clientState}`);
+
+  await host.ok('neigh', 'init', { instance: 'VI_6', vips: [vip(VIP, 24)], garp: garpCfg({ masterRepeat: 1 }) });
+  const r = await host.ok('neigh', 'add');
+  assert.equal(await neigh(SILENT), null, 'the unresolved entry is gone when add() resolves');
+  assert.notEqual(await neigh(CLIENT_IP), null, 'the resolved client entry is kept');
+  assert.ok(
+    host.logs.some((l) => /deleted 1 unresolved neighbour entry on eth0/.test(l) && l.includes(SILENT)),
+    `log line; logs:\n${host.logs.slice(-5).join('\n')}`,
+  );
+  t.diagnostic(`add() with one unresolved neighbour: ${(r.t1 - r.t0).toFixed(1)} ms`);
+  await host.ok('neigh', 'remove');
+  await host.ok('neigh', 'close');
+});
+
+test('unresolvedNeighbours: the entries of /proc/net/arp without a hardware address, on the given devices', () => {
+  const procNetArp = [
+    'IP address       HW type     Flags       HW address            Mask     Device',
+    '198.51.100.60    0x1         0x0         00:00:00:00:00:00     *        eth0',
+    '198.51.100.50    0x1         0x2         02:00:c6:33:64:32     *        eth0',
+    '198.51.100.61    0x1         0x0         00:00:00:00:00:00     *        eth1',
+    '198.51.100.62    0x1         0x6         02:00:00:00:00:01     *        eth0',
+    '198.51.100.63    0x1         0x0         00:00:00:00:00:00     *        eth0',
+    '',
+  ].join('\n');
+  assert.deepEqual([...unresolvedNeighbours(procNetArp, new Set(['eth0']))], [['eth0', ['198.51.100.60', '198.51.100.63']]]);
+  assert.deepEqual([...unresolvedNeighbours(procNetArp, new Set(['eth2']))], []);
 });
 
 test('removeStale removes a VIP left by a crash, leaves foreign addresses, returns what it removed', { skip }, async (t) => {
