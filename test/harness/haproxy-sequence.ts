@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deadPort } from './proxy.js';
 import { replay, type SimScenario, type SimServerSpec, type SimStep } from '../../src/proxy/lb/sim.js';
 
 export const HAPROXY_BIN = process.env.HAPROXY_BIN ?? '/usr/sbin/haproxy';
@@ -45,18 +46,6 @@ export interface HaproxySequenceResult {
 
 export function haproxyAvailable(bin: string = HAPROXY_BIN): boolean {
   return existsSync(bin);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function nameServer(name: string): Promise<{ server: net.Server; port: number }> {
@@ -172,14 +161,14 @@ export async function recordHaproxySequence(opts: HaproxySequenceOptions): Promi
     const ports: number[] = [];
     for (const s of opts.servers) {
       if (s.dead) {
-        ports.push(await freePort()); // bound then closed: connections are refused
+        ports.push(await deadPort()); // bound then closed: connections are refused
         continue;
       }
       const { server, port } = await nameServer(s.name);
       backends.push(server);
       ports.push(port);
     }
-    const frontPort = await freePort();
+    const frontPort = await deadPort();
     const sockPath = join(dir, 'admin.sock');
     const cfgPath = join(dir, 'haproxy.cfg');
     await writeFile(cfgPath, haproxyConfig(opts, frontPort, ports, sockPath));

@@ -146,10 +146,6 @@ test('hatop runs on warren’s stats socket, lists the servers, and its disable/
 
 // ---- (b) prometheus-haproxy-exporter ----------------------------------------------------------
 
-async function freePort(): Promise<number> {
-  return deadPort();
-}
-
 function metricValue(text: string, name: string, labels: Record<string, string>): number | null {
   for (const line of text.split('\n')) {
     if (!line.startsWith(name + '{') && line !== name && !line.startsWith(name + ' ')) continue;
@@ -163,7 +159,7 @@ function metricValue(text: string, name: string, labels: Record<string, string>)
 }
 
 test('prometheus-haproxy-exporter scrapes warren’s ;csv and reports what warren shows', async (t) => {
-  const webPort = await freePort();
+  const webPort = await deadPort();
   let exporterLog = '';
   const exporter: ChildProcess = spawn(
     EXPORTER,

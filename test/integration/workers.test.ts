@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
-import { connect, roundTrip, tcpServer } from '../harness/proxy.js';
+import { connect, deadPort, roundTrip, tcpServer } from '../harness/proxy.js';
 import { spawnProxy, type LogLine, type ProxyProcess } from '../harness/proxy-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'warren-workers-'));
@@ -25,13 +25,6 @@ let lines: LogLine[];
 let port: number;
 let port2: number;
 let statsPort: number;
-
-async function freePort(): Promise<number> {
-  const s = await tcpServer(() => {});
-  const p = s.port;
-  await s.close();
-  return p;
-}
 
 function waitLog(pred: (l: LogLine) => boolean, timeoutMs = 10_000, from = 0): Promise<LogLine> {
   return proxy.waitLog(pred, timeoutMs, from);
@@ -65,9 +58,9 @@ ${extra}`;
 before(async () => {
   s1 = await tcpServer((s) => s.pipe(s));
   s2 = await tcpServer((s) => s.pipe(s));
-  port = await freePort();
-  port2 = await freePort();
-  statsPort = await freePort();
+  port = await deadPort();
+  port2 = await deadPort();
+  statsPort = await deadPort();
   writeFileSync(file, config());
   proxy = spawnProxy(file);
   lines = proxy.lines;
