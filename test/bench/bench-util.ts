@@ -1,7 +1,6 @@
 // Shared bits of the self-contained benchmarks (test/bench/*.ts): the shipped config pointed at
 // a harness cluster, argument parsing, statistics and markdown tables.
-import { readFileSync } from 'node:fs';
-import * as net from 'node:net';
+import { mkdtempSync, readFileSync, statfsSync } from 'node:fs';
 import { loadCluster, startCluster, STATE_ENV, stopCluster, type ClusterInfo, type StartOptions } from '../harness/rabbit-cluster.js';
 
 /** config/haproxy.yaml with every bind on 127.0.0.1:0 and the servers on the cluster's ports. */
@@ -50,14 +49,7 @@ export function markdownTable(header: string[], rows: (string | number)[][]): st
   return [line(header), `|${width.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.slice(1).map(line)].join('\n');
 }
 
-/** A TCP port on 127.0.0.1 that is free right now. */
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+export { freePort } from '../harness/ports.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,13 +62,30 @@ export function log(msg: string): void {
  * names...), stopped by `stop()`; or, when WARREN_RABBIT_STATE names a running harness cluster
  * (cluster-cli.js start), that one, left running.
  */
+/** tmpfs's f_type (linux/magic.h). */
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * A new directory on /dev/shm for the brokers' data when that is a tmpfs, else undefined (data on
+ * disk): why, in StartOptions.dataDir and test/harness/run-tests.sh.
+ */
+function tmpfsDataDir(): string | undefined {
+  try {
+    if (statfsSync('/dev/shm').type !== TMPFS_MAGIC) return undefined;
+    return mkdtempSync('/dev/shm/warren-rabbit-');
+  } catch {
+    return undefined;
+  }
+}
+
 export async function benchCluster(start: StartOptions = {}): Promise<{ cluster: ClusterInfo; stop(): Promise<void> }> {
   if (process.env[STATE_ENV]) {
     log(`using the running cluster of ${STATE_ENV}=${process.env[STATE_ENV]}`);
     return { cluster: loadCluster(), stop: async () => {} };
   }
-  log('starting the RabbitMQ cluster (3 nodes, no proxy_protocol node)');
-  const cluster = await startCluster({ proxyProtocolNode: false, log: (m) => log(`cluster: ${m}`), ...start });
+  const dataDir = tmpfsDataDir();
+  log(`starting the RabbitMQ cluster (3 nodes, no proxy_protocol node${dataDir ? `, data on tmpfs in ${dataDir}` : ''})`);
+  const cluster = await startCluster({ proxyProtocolNode: false, log: (m) => log(`cluster: ${m}`), ...(dataDir ? { dataDir } : {}), ...start });
   let stopped = false;
   return {
     cluster,

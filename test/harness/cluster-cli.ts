@@ -1,4 +1,4 @@
-// node dist/test/harness/cluster-cli.js start STATEFILE [--no-pp] [--base-port N] [--epmd-port N] [--name-prefix P] [--dir DIR]
+// node dist/test/harness/cluster-cli.js start STATEFILE [--no-pp] [--base-port N] [--epmd-port N] [--name-prefix P] [--dir DIR] [--data-dir DIR]
 // node dist/test/harness/cluster-cli.js stop STATEFILE [--keep]
 // node dist/test/harness/cluster-cli.js status STATEFILE
 // `start` boots the 3-node cluster (and the proxy_protocol node) and writes the ClusterInfo JSON;
@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { allNodes, clusterStatus, nodePid, readCluster, saveCluster, startCluster, stopCluster } from './rabbit-cluster.js';
 
 function usage(): never {
-  process.stderr.write('usage: cluster-cli.js start|stop|status STATEFILE [--no-pp] [--base-port N] [--epmd-port N] [--name-prefix P] [--dir DIR] [--keep]\n');
+  process.stderr.write('usage: cluster-cli.js start|stop|status STATEFILE [--no-pp] [--base-port N] [--epmd-port N] [--name-prefix P] [--dir DIR] [--data-dir DIR] [--keep]\n');
   process.exit(2);
 }
 
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     case 'start': {
       const basePort = opt(rest, '--base-port');
       const dir = opt(rest, '--dir');
+      const dataDir = opt(rest, '--data-dir');
       const epmdPort = opt(rest, '--epmd-port');
       const namePrefix = opt(rest, '--name-prefix');
       // Finish starting even on Ctrl-C (the caller's trap then stops the cluster); the state file
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
         proxyProtocolNode: !rest.includes('--no-pp'),
         ...(basePort ? { basePort: Number(basePort), baseMgmtPort: Number(basePort) + 10000, baseDistPort: Number(basePort) + 20000 } : {}),
         ...(dir ? { dir } : {}),
+        ...(dataDir ? { dataDir } : {}),
         ...(epmdPort ? { epmdPort: Number(epmdPort) } : {}),
         ...(namePrefix ? { namePrefix } : {}),
         log,

@@ -40,6 +40,15 @@ fi
 TEST_PID=
 STATE_DIR="$(mktemp -d /tmp/warren-test.XXXXXX)"
 export WARREN_RABBIT_STATE="$STATE_DIR/rabbit.json"
+# The brokers' data on tmpfs when there is one (logs stay in STATE_DIR): on the project's VM the
+# disk's fsyncs stall every quorum queue confirm for 0.2-0.8 s every ~9 s, which is noise in the
+# failover figures and timeouts in the tests. Measured: no such stall with the data on tmpfs.
+DATA_DIR=
+DATA_ARGS=()
+if [[ -d /dev/shm && -w /dev/shm && "$(stat -f -c %T /dev/shm)" == tmpfs ]]; then
+  DATA_DIR="$(mktemp -d /dev/shm/warren-rabbit.XXXXXX)"
+  DATA_ARGS=(--data-dir "$DATA_DIR")
+fi
 
 cleanup() {
   local rc=$?
@@ -51,6 +60,7 @@ cleanup() {
   if [[ -f "$WARREN_RABBIT_STATE" ]]; then
     node dist/test/harness/cluster-cli.js stop "$WARREN_RABBIT_STATE" || echo "run-tests.sh: WARNING: stopping the cluster failed" >&2
   fi
+  if [[ -n "$DATA_DIR" ]]; then rm -rf "$DATA_DIR"; fi
   if ((rc != 0)) || [[ "${WARREN_KEEP_LOGS:-}" == 1 ]]; then
     echo "run-tests.sh: cluster files and logs kept in $STATE_DIR" >&2
   else
@@ -65,7 +75,7 @@ trap 'exit 143' TERM
 start_ts=$(date +%s)
 # --dir: the cluster lives under STATE_DIR, so its logs survive a failed run.
 # shellcheck disable=SC2086 # WARREN_CLUSTER_ARGS is a list of options
-node dist/test/harness/cluster-cli.js start "$WARREN_RABBIT_STATE" --dir "$STATE_DIR/rabbit" ${WARREN_CLUSTER_ARGS:-}
+node dist/test/harness/cluster-cli.js start "$WARREN_RABBIT_STATE" --dir "$STATE_DIR/rabbit" "${DATA_ARGS[@]}" ${WARREN_CLUSTER_ARGS:-}
 echo "run-tests.sh: RabbitMQ cluster ready in $(($(date +%s) - start_ts)) s (state: $WARREN_RABBIT_STATE)" >&2
 
 # In the background, in its own process group (set -m), so that a signal to this script reaches
