@@ -300,11 +300,18 @@ export class Instance {
 
   private queueRelease(gen: number, waitForNewMaster: boolean): void {
     const leftAt = this.deps.now();
+    /** MASTER again since (a flap): the takeover queued behind this release needs the VIP. */
+    const superseded = (): boolean => gen !== this.generation && this.machine.state === 'MASTER';
     this.queue(async () => {
       if (gen !== this.generation || !this.deps.vip.held) return;
       if (waitForNewMaster) await this.waitForHandover(leftAt);
-      if (gen !== this.generation && this.machine.state === 'MASTER') return;
+      if (superseded()) return;
       await this.deps.proxy.release(this.vipAddresses);
+      // Asked again after the proxy's answer, which a busy proxy may take its time over (seen in
+      // the chaos run: 90 ms, during which the instance became MASTER again; removing the VIP
+      // then left nobody holding it until the takeover re-added it, and the clients' SYNs of that
+      // moment were lost). The takeover's `enable` undoes the release's `disable address`.
+      if (superseded()) return;
       await this.deps.vip.remove();
     }, 'cannot remove the virtual addresses');
   }
