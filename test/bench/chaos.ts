@@ -52,6 +52,13 @@ async function main(): Promise<void> {
     epmdPort: numberOption('epmd-port', 4393),
     namePrefix: 'wchaos',
   });
+  // Ctrl-C: the brokers are stopped (the lab's namespaces and daemons are removed by the next
+  // lab of the same prefix, whose owner check finds this process gone).
+  const onSignal = (): void => {
+    void stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let report;
   try {
     report = await runChaos({
@@ -68,6 +75,8 @@ async function main(): Promise<void> {
       log,
     });
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await stop();
   }
   fs.writeFileSync(jsonFile, JSON.stringify(report, null, 2) + '\n');
